@@ -1,0 +1,1 @@
+"""The gut–skin content API: vetted, versioned educational content served over GraphQL."""

@@ -1,0 +1,1 @@
+"""The content domain: entries, immutable revisions, review decisions and releases."""

@@ -1,0 +1,78 @@
+"""Engines and session factories; SQLite pragmas so the same code runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+# A writer waits this long for another writer's transaction before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def sync_url(database_url: str) -> URL:
+    """The URL with the synchronous driver (Alembic, scripts)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return url.set(drivername="sqlite+pysqlite")
+    return url.set(drivername="postgresql+psycopg")
+
+
+def async_url(database_url: str) -> URL:
+    """The URL with the asyncio driver (the service and the CLI commands)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return url.set(drivername="sqlite+aiosqlite")
+    return url.set(drivername="postgresql+psycopg")
+
+
+def _ensure_sqlite_directory(url: URL) -> None:
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # SQLite leaves foreign keys off unless asked, per connection.
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # WAL lets readers go on while one writer seeds or publishes.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def _configure(engine: Engine) -> None:
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _on_sqlite_connect)
+
+
+def create_sync_engine(database_url: str, *, echo: bool = False) -> Engine:
+    url = sync_url(database_url)
+    _ensure_sqlite_directory(url)
+    engine = create_engine(url, echo=echo)
+    _configure(engine)
+    return engine
+
+
+def create_engine_for(database_url: str, *, echo: bool = False) -> AsyncEngine:
+    url = async_url(database_url)
+    _ensure_sqlite_directory(url)
+    options: dict[str, Any] = {"echo": echo}
+    if url.get_backend_name() == "postgresql":
+        options |= {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}
+    engine = create_async_engine(url, **options)
+    _configure(engine.sync_engine)
+    return engine
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
