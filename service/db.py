@@ -76,3 +76,39 @@ def create_engine_for(database_url: str, *, echo: bool = False) -> AsyncEngine:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+# --- schema migrations ------------------------------------------------------------------------
+
+
+def alembic_config(database_url: str) -> Any:
+    from alembic.config import Config
+
+    from service.config import PROJECT_ROOT
+
+    config = Config()
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def upgrade_database(database_url: str, revision: str = "head") -> None:
+    """Bring the database to `revision` with Alembic, the only way the schema changes."""
+    from alembic import command
+
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def schema_status(database_url: str) -> tuple[str | None, str]:
+    """(the database's Alembic revision or None when unmigrated, the code's head revision)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    engine = create_sync_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+    return current, head or ""

@@ -1,0 +1,229 @@
+"""The `contentapi` command: serve, migrate, seed, publish. Errors are mapped to exit codes here."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from service.config import Settings
+from service.content.errors import ContentError, SeedValidationError
+from service.content.operations import (
+    bootstrap_development,
+    in_transaction,
+    publish_release,
+    seed_from_files,
+)
+from service.content.repository import ContentRepository
+from service.content.seedfiles import discover
+from service.content.service import NothingToPublish, SeedReport
+from service.db import schema_status, upgrade_database
+
+EXIT_CONTENT_ERROR = 1
+EXIT_CONFIG_ERROR = 2
+PROGRESS_THRESHOLD = 500  # files; below this a run is quick enough to need no bar
+
+app = typer.Typer(
+    name="contentapi",
+    help="The gut–skin content API: seed, review, publish and serve vetted content.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = EXIT_CONTENT_ERROR) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "CONTENT_API_" + "_".join(str(part) for part in error["loc"]).upper()
+            err.print(f"[bold red]error:[/] {name}: {error['msg']}")
+        raise typer.Exit(EXIT_CONFIG_ERROR) from exc
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run one operation; the one place a domain error becomes an exit code."""
+    try:
+        return asyncio.run(coroutine)
+    except SeedValidationError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False)
+        err.print(f"[bold red]error:[/] {exc.message}; nothing was written")
+        raise typer.Exit(EXIT_CONTENT_ERROR) from exc
+    except ContentError as exc:
+        fail(exc.message)
+
+
+def require_current_schema(settings: Settings) -> None:
+    current, head = schema_status(settings.database_url)
+    if current != head:
+        fail(
+            f"the database schema is at {current or 'nothing'}, the code needs {head}: "
+            "run `contentapi migrate` first"
+        )
+
+
+def actor(explicit: str | None) -> str:
+    return explicit or getpass.getuser()
+
+
+@contextmanager
+def file_progress(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on long runs in a terminal; nothing at all otherwise."""
+    if total < PROGRESS_THRESHOLD or not err.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=total * 2)
+        yield lambda step: progress.advance(task, step)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database to the newest schema."""
+    settings = load_settings()
+    upgrade_database(settings.database_url)
+    current, _ = schema_status(settings.database_url)
+    out.print(f"Database schema is at revision {current}.")
+
+
+def print_seed_report(report: SeedReport) -> None:
+    table = Table(title="Dry run: nothing written" if report.dry_run else "Seed summary")
+    table.add_column("kind")
+    for column in ("created", "unchanged", "rejected"):
+        table.add_column(column, justify="right")
+    for kind, count in report.kinds.items():
+        table.add_row(kind, str(count.created), str(count.unchanged), str(count.rejected))
+    out.print(table)
+    catalog = ", ".join(
+        f"{name} +{count.created} ~{count.updated}"
+        for name, count in report.catalogs.items()
+        if count.created or count.updated
+    )
+    if catalog:
+        out.print(f"Catalog changes: {catalog}")
+    if report.dry_run:
+        for plan in report.planned:
+            draft = plan.draft
+            what = "new entry" if plan.new_entry else f"revision {plan.number}"
+            out.print(f"  would write {draft.kind.value} {draft.key} ({draft.locale}): {what}")
+    if not report.changed:
+        out.print("Nothing to write: the database already matches the seed files.")
+    elif not report.dry_run:
+        out.print(f"Wrote {report.revisions_created} new revisions.")
+        if report.approved:
+            out.print(f"Approved {report.approved} of them as the development reviewer.")
+
+
+@app.command()
+def seed(
+    path: Annotated[Path | None, typer.Argument(help="The seed folder (default: seed/)")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the plan, write nothing")
+    ] = False,
+    approve: Annotated[
+        bool, typer.Option("--approve", help="Development only: approve the new revisions")
+    ] = False,
+    author: Annotated[str | None, typer.Option(help="Recorded as the author")] = None,
+) -> None:
+    """Validate the seed files and write a new revision for each changed entry."""
+    settings = load_settings()
+    require_current_schema(settings)
+    root = path or settings.seed_path
+    _, entry_files = discover(root) if root.is_dir() else ({}, [])
+    with file_progress(len(entry_files), "Seeding") as progress:
+        report = run(
+            seed_from_files(
+                settings, root, author=actor(author), approve=approve, dry_run=dry_run,
+                progress=progress,
+            )
+        )  # fmt: skip
+    print_seed_report(report)
+
+
+@app.command()
+def publish(
+    note: Annotated[str, typer.Option(help="Why this release exists, for the release log")],
+    by: Annotated[str | None, typer.Option(help="Recorded as the publisher")] = None,
+) -> None:
+    """Publish every newly approved revision as one new release."""
+    settings = load_settings()
+    if not note.strip():
+        fail("--note must say why this release exists", EXIT_CONFIG_ERROR)
+    require_current_schema(settings)
+    try:
+        release = asyncio.run(publish_release(settings, note=note.strip(), published_by=actor(by)))
+    except NothingToPublish as exc:
+        out.print(exc.message.capitalize() + ".")
+        return
+    except ContentError as exc:
+        fail(exc.message)
+    out.print(f"Published release {release.id}: {release.note}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+) -> None:
+    """Serve the API. In development, an empty database is migrated, seeded and published first."""
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = load_settings()
+    if settings.is_production:
+        require_current_schema(settings)
+        if not run(_latest_release(settings)):
+            fail(
+                "no release is published, and production does not publish the seed content "
+                "on start: seed, have the revisions reviewed, then run `contentapi publish`"
+            )
+    else:
+        upgrade_database(settings.database_url)
+        release = run(bootstrap_development(settings))
+        if release is not None:
+            out.print(
+                f"Empty database: seeded {settings.seed_path} and published release {release.id} "
+                "(approved automatically, development only)."
+            )
+    listen_host, listen_port = host or settings.host, port or settings.port
+    out.print(f"Serving on http://{listen_host}:{listen_port}/graphql")
+    uvicorn.run(create_app(settings), host=listen_host, port=listen_port, log_level="info")
+
+
+async def _latest_release(settings: Settings) -> int:
+    return await in_transaction(settings, lambda s: ContentRepository(s).latest_release_id())
+
+
+def main() -> None:
+    app(prog_name="contentapi")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,478 @@
+"""Reading and validating the seed files: every problem reported as path:line before any write."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from service.content.errors import Problem, SeedValidationError
+from service.content.models import EntryKind
+from service.content.schemas import (
+    BODY_MAX,
+    CategoryFile,
+    CitationFile,
+    ConditionFile,
+    DisclaimerFront,
+    MarketFile,
+    SnippetFront,
+    TakeawayFile,
+    TopicFile,
+)
+
+DEFAULT_LOCALE = "en-US"
+
+Loc = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
+
+# Plain data only: anything else (python objects, binary, sets) is refused, not constructed.
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")
+)
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+CATALOG_FILES: dict[str, tuple[type[BaseModel], str]] = {
+    "topics": (TopicFile, "key"),
+    "conditions": (ConditionFile, "key"),
+    "categories": (CategoryFile, "key"),
+    "markets": (MarketFile, "code"),
+    "citations": (CitationFile, "key"),
+}
+ENTRY_FOLDERS: dict[str, tuple[EntryKind, str]] = {
+    "snippets": (EntryKind.SNIPPET, ".md"),
+    "disclaimers": (EntryKind.DISCLAIMER, ".md"),
+    "takeaways": (EntryKind.TAKEAWAY, ".yaml"),
+}
+
+_ENTRY_MODELS: dict[EntryKind, type[SnippetFront | DisclaimerFront | TakeawayFile]] = {
+    EntryKind.SNIPPET: SnippetFront,
+    EntryKind.DISCLAIMER: DisclaimerFront,
+    EntryKind.TAKEAWAY: TakeawayFile,
+}
+
+
+class _FileProblem(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+@dataclass
+class YamlDoc:
+    """Plain data parsed from YAML, with the line where each value (by path) was written."""
+
+    value: Any
+    lines: dict[Loc, int]
+
+    def line_of(self, loc: Sequence[str | int]) -> int:
+        for end in range(len(loc), -1, -1):
+            line = self.lines.get(tuple(loc[:end]))
+            if line is not None:
+                return line
+        return 1
+
+
+def _walk(
+    node: Node,
+    loc: Loc,
+    lines: dict[Loc, int],
+    seen: set[int],
+    first_line: int,
+    constructor: SafeConstructor,
+) -> Any:
+    line = node.start_mark.line + first_line
+    if id(node) in seen:
+        raise _FileProblem(line, "anchors and aliases (&name, *name) are not allowed")
+    seen.add(id(node))
+    lines.setdefault(loc, line)
+    if isinstance(node, MappingNode):
+        if node.tag != "tag:yaml.org,2002:map":
+            raise _FileProblem(
+                line, f"the tag {node.tag!r} is not allowed: seed files hold plain data"
+            )
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key_line = key_node.start_mark.line + first_line
+            if not isinstance(key_node, ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise _FileProblem(key_line, "merge keys (<<) are not allowed")
+                raise _FileProblem(key_line, "mapping keys must be plain words")
+            key = str(key_node.value)
+            if key in result:
+                raise _FileProblem(key_line, f"duplicate key {key!r}")
+            lines[(*loc, key)] = key_line
+            result[key] = _walk(value_node, (*loc, key), lines, seen, first_line, constructor)
+        return result
+    if isinstance(node, SequenceNode):
+        if node.tag != "tag:yaml.org,2002:seq":
+            raise _FileProblem(
+                line, f"the tag {node.tag!r} is not allowed: seed files hold plain data"
+            )
+        return [
+            _walk(item, (*loc, index), lines, seen, first_line, constructor)
+            for index, item in enumerate(node.value)
+        ]
+    if node.tag not in _PLAIN_TAGS:
+        raise _FileProblem(line, f"the tag {node.tag!r} is not allowed: seed files hold plain data")
+    return constructor.construct_object(node, deep=True)
+
+
+def load_yaml(text: str, *, first_line: int = 1) -> YamlDoc:
+    """Parse one YAML document as plain data; refuse tags, aliases and duplicate keys."""
+    try:
+        root = yaml.compose(text, Loader=_LOADER)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = (mark.line if mark else 0) + first_line
+        raise _FileProblem(line, f"invalid YAML: {exc.problem or exc.context}") from exc
+    except yaml.YAMLError as exc:
+        raise _FileProblem(first_line, f"invalid YAML: {exc}") from exc
+    lines: dict[Loc, int] = {}
+    if root is None:
+        return YamlDoc(None, lines)
+    value = _walk(root, (), lines, set(), first_line, SafeConstructor())
+    return YamlDoc(value, lines)
+
+
+def decode(data: bytes) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise _FileProblem(line, f"not valid UTF-8 (byte 0x{data[exc.start]:02x})") from exc
+    return text.removeprefix("\ufeff").replace("\r\n", "\n")
+
+
+def split_front_matter(text: str) -> tuple[str, str, int]:
+    """Return (front matter, body, line number where the body starts)."""
+    lines = text.split("\n")
+    if not lines or lines[0].rstrip() != "---":
+        raise _FileProblem(1, "expected front matter: the file must start with a line '---'")
+    for index in range(1, len(lines)):
+        if lines[index].rstrip() == "---":
+            return "\n".join(lines[1:index]), "\n".join(lines[index + 1 :]), index + 2
+    raise _FileProblem(len(lines), "front matter is not closed: add a line '---' after it")
+
+
+def _describe(error: Any, allowed: Iterable[str]) -> str:
+    loc = error["loc"]
+    name = ".".join(str(part) for part in loc)
+    kind = error["type"]
+    if kind == "missing":
+        return f"missing field {name!r}"
+    if kind == "extra_forbidden":
+        hint = difflib.get_close_matches(str(loc[-1]), list(allowed), n=1)
+        suffix = f" (did you mean {hint[0]!r}?)" if hint else ""
+        return f"unknown field {name!r}{suffix}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{name}: {message}" if name else message
+
+
+def validate_model(
+    model: type[M], doc: YamlDoc, path: str, problems: list[Problem], loc: Loc = ()
+) -> M | None:
+    value = doc.value
+    for part in loc:
+        value = value[part]
+    if not isinstance(value, dict):
+        problems.append(Problem(path, doc.line_of(loc), "expected a mapping of field: value"))
+        return None
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        for error in exc.errors():
+            error_loc = (*loc, *error["loc"])
+            where = doc.line_of(error_loc) if error["type"] != "missing" else doc.line_of(loc)
+            problems.append(Problem(path, where, _describe(error, model.model_fields)))
+        return None
+
+
+# --- the parsed seed set ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Located:
+    """A value read from a seed file, with where it was written."""
+
+    path: str
+    doc: YamlDoc
+
+    def line(self, *loc: str | int) -> int:
+        return self.doc.line_of(loc)
+
+
+@dataclass(frozen=True)
+class EntryDraft:
+    """One entry file: what the writer asked for, before it becomes a revision."""
+
+    kind: EntryKind
+    front: SnippetFront | DisclaimerFront | TakeawayFile
+    body: str
+    source: Located
+
+    @property
+    def key(self) -> str:
+        return self.front.key
+
+    @property
+    def locale(self) -> str:
+        return self.front.locale
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    model: BaseModel
+    source: Located
+    index: int
+
+
+@dataclass
+class SeedSet:
+    catalogs: dict[str, list[CatalogItem]] = field(default_factory=dict)
+    entries: list[EntryDraft] = field(default_factory=list)
+    files_read: dict[str, int] = field(default_factory=dict)
+
+    def catalog_keys(self, name: str) -> set[str]:
+        key_field = CATALOG_FILES[name][1]
+        return {str(getattr(item.model, key_field)) for item in self.catalogs.get(name, [])}
+
+    def catalog(self, name: str) -> list[Any]:
+        return [item.model for item in self.catalogs.get(name, [])]
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root.parent))
+    except ValueError:
+        return str(path)
+
+
+def discover(root: Path) -> tuple[dict[str, Path], list[tuple[EntryKind, Path]]]:
+    """The catalog files and entry files below `root`, in a stable order."""
+    catalogs = {
+        name: root / "catalog" / f"{name}.yaml"
+        for name in CATALOG_FILES
+        if (root / "catalog" / f"{name}.yaml").is_file()
+    }
+    entries: list[tuple[EntryKind, Path]] = []
+    for folder, (kind, suffix) in ENTRY_FOLDERS.items():
+        directory = root / folder
+        if directory.is_dir():
+            entries.extend((kind, path) for path in sorted(directory.glob(f"*{suffix}")))
+    return catalogs, entries
+
+
+def _read_catalog(
+    name: str, path: Path, display: str, seed: SeedSet, problems: list[Problem]
+) -> None:
+    model, key_field = CATALOG_FILES[name]
+    seed.catalogs[name] = []
+    try:
+        doc = load_yaml(decode(path.read_bytes()))
+    except _FileProblem as exc:
+        problems.append(Problem(display, exc.line, exc.message))
+        return
+    if not isinstance(doc.value, list):
+        problems.append(
+            Problem(display, 1, f"expected a list of {name}, one '- {key_field}: ...' each")
+        )
+        return
+    first_seen: dict[str, int] = {}
+    for index in range(len(doc.value)):
+        item = validate_model(model, doc, display, problems, loc=(index,))
+        if item is None:
+            continue
+        key = str(getattr(item, key_field))
+        line = doc.line_of((index, key_field))
+        if key in first_seen:
+            problems.append(
+                Problem(
+                    display, line, f"duplicate {key_field} {key!r}: first at line {first_seen[key]}"
+                )
+            )
+            continue
+        first_seen[key] = line
+        seed.catalogs[name].append(CatalogItem(item, Located(display, doc), index))
+    seed.files_read["catalog"] = seed.files_read.get("catalog", 0) + 1
+
+
+def _read_entry(
+    kind: EntryKind, path: Path, display: str, problems: list[Problem]
+) -> EntryDraft | None:
+    try:
+        text = decode(path.read_bytes())
+        if kind is EntryKind.TAKEAWAY:
+            doc, body, body_line = load_yaml(text), "", 1
+        else:
+            front, body, body_line = split_front_matter(text)
+            doc = load_yaml(front, first_line=2)
+    except _FileProblem as exc:
+        problems.append(Problem(display, exc.line, exc.message))
+        return None
+    parsed = validate_model(_ENTRY_MODELS[kind], doc, display, problems)
+    body = body.strip("\n")
+    if kind is not EntryKind.TAKEAWAY:
+        if not body.strip():
+            problems.append(Problem(display, body_line, "the body after the front matter is empty"))
+            return None
+        if len(body) > BODY_MAX:
+            problems.append(
+                Problem(
+                    display, body_line, f"the body has {len(body)} characters; at most {BODY_MAX}"
+                )
+            )
+            return None
+    if parsed is None:
+        return None
+    return EntryDraft(kind, parsed, body, Located(display, doc))
+
+
+def read_seed(root: Path, *, progress: Callable[[int], None] | None = None) -> SeedSet:
+    """Read and validate every seed file below `root`; raise with every problem found."""
+    if not root.is_dir():
+        raise SeedValidationError([Problem(str(root), 0, "no such directory")])
+    problems: list[Problem] = []
+    seed = SeedSet()
+    catalog_paths, entry_paths = discover(root)
+    for name in CATALOG_FILES:
+        if name not in catalog_paths:
+            problems.append(
+                Problem(str(root / "catalog" / f"{name}.yaml"), 0, f"missing catalog file ({name})")
+            )
+            seed.catalogs[name] = []
+            continue
+        _read_catalog(
+            name, catalog_paths[name], _relative(catalog_paths[name], root), seed, problems
+        )
+    for kind, path in entry_paths:
+        draft = _read_entry(kind, path, _relative(path, root), problems)
+        seed.files_read[kind.value] = seed.files_read.get(kind.value, 0) + 1
+        if draft is not None:
+            seed.entries.append(draft)
+        if progress is not None:
+            progress(1)
+    if not problems:
+        problems.extend(check_references(seed))
+    if problems:
+        raise SeedValidationError(problems, rejected=_count_rejected(problems))
+    return seed
+
+
+def _kind_of_path(path: str) -> str:
+    for folder, (kind, _) in ENTRY_FOLDERS.items():
+        if f"/{folder}/" in f"/{path}":
+            return kind.value
+    return "catalog"
+
+
+def _count_rejected(problems: list[Problem]) -> dict[str, int]:
+    """How many files of each kind have at least one problem."""
+    files: dict[str, set[str]] = {}
+    for problem in problems:
+        files.setdefault(_kind_of_path(problem.path), set()).add(problem.path)
+    return {kind: len(paths) for kind, paths in files.items()}
+
+
+# --- checks across files -----------------------------------------------------------------------
+
+
+def check_references(seed: SeedSet) -> list[Problem]:
+    """Everything that needs more than one file: duplicates, references, fallbacks, ordering."""
+    problems: list[Problem] = []
+    known = {name: seed.catalog_keys(name) for name in CATALOG_FILES}
+
+    for name in ("topics", "conditions", "categories"):
+        for item in seed.catalogs.get(name, []):
+            names = getattr(item.model, "names", {})
+            if DEFAULT_LOCALE not in names:
+                problems.append(
+                    Problem(
+                        item.source.path,
+                        item.source.line(item.index, "names"),
+                        f"names needs the default locale {DEFAULT_LOCALE}",
+                    )
+                )
+
+    by_key: dict[str, EntryDraft] = {}
+    by_key_locale: dict[tuple[str, str], EntryDraft] = {}
+    for draft in seed.entries:
+        first = by_key.setdefault(draft.key, draft)
+        if first.kind is not draft.kind:
+            problems.append(
+                Problem(
+                    draft.source.path,
+                    draft.source.line("key"),
+                    f"key {draft.key!r} is already a {first.kind.value} ({first.source.path})",
+                )
+            )
+            continue
+        other = by_key_locale.setdefault((draft.key, draft.locale), draft)
+        if other is not draft:
+            problems.append(
+                Problem(
+                    draft.source.path,
+                    draft.source.line("key"),
+                    f"duplicate entry {draft.key!r} in {draft.locale}: also in {other.source.path}",
+                )
+            )
+    disclaimer_keys = {d.key for d in seed.entries if d.kind is EntryKind.DISCLAIMER}
+
+    def check(
+        draft: EntryDraft, field_name: str, values: Sequence[str], pool: set[str], what: str
+    ) -> None:
+        for index, value in enumerate(values):
+            if value not in pool:
+                hint = difflib.get_close_matches(value, sorted(pool), n=1)
+                suffix = f" (did you mean {hint[0]!r}?)" if hint else ""
+                problems.append(
+                    Problem(
+                        draft.source.path,
+                        draft.source.line(field_name, index),
+                        f"unknown {what} {value!r}{suffix}",
+                    )
+                )
+
+    positions: dict[tuple[str, str, int], EntryDraft] = {}
+    for draft in seed.entries:
+        front = draft.front
+        if draft.locale != DEFAULT_LOCALE and (draft.key, DEFAULT_LOCALE) not in by_key_locale:
+            problems.append(
+                Problem(
+                    draft.source.path,
+                    draft.source.line("locale"),
+                    f"{draft.key!r} has no {DEFAULT_LOCALE} file, "
+                    "the default locale every other one falls back to",
+                )
+            )
+        check(draft, "markets", front.markets, known["markets"], "market")
+        if isinstance(front, SnippetFront):
+            check(draft, "topics", front.topics, known["topics"], "topic")
+            check(draft, "conditions", front.conditions, known["conditions"], "condition")
+            check(draft, "categories", front.categories, known["categories"], "category")
+            check(draft, "citations", front.citations, known["citations"], "citation")
+            check(draft, "disclaimers", front.disclaimers, disclaimer_keys, "disclaimer")
+        elif isinstance(front, DisclaimerFront):
+            check(draft, "categories", front.categories, known["categories"], "category")
+        else:
+            check(draft, "topic", [front.topic], known["topics"], "topic")
+            check(draft, "citations", front.citations, known["citations"], "citation")
+            slot = (front.topic, front.locale, front.position)
+            taken = positions.setdefault(slot, draft)
+            if taken is not draft:
+                problems.append(
+                    Problem(
+                        draft.source.path,
+                        draft.source.line("position"),
+                        f"position {front.position} in topic {front.topic!r} ({front.locale}) "
+                        f"is taken by {taken.source.path}",
+                    )
+                )
+    return problems
