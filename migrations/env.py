@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from service.config import Settings
 from service.content.models import Base
@@ -28,21 +28,25 @@ def _configure(connection: Connection) -> None:
     )
 
 
+def _migrate(connection: Connection) -> None:
+    _configure(connection)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
 def run_migrations_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        _configure(connection)
-        with context.begin_transaction():
-            context.run_migrations()
+    # a caller (pytest-alembic, a script) may hand over its own connection or engine
+    given = config.attributes.get("connection")
+    if isinstance(given, Connection):
+        _migrate(given)
         return
-    engine = create_sync_engine(_database_url())
+    engine = given if isinstance(given, Engine) else create_sync_engine(_database_url())
     try:
-        with engine.connect() as conn:
-            _configure(conn)
-            with context.begin_transaction():
-                context.run_migrations()
+        with engine.connect() as connection:
+            _migrate(connection)
     finally:
-        engine.dispose()
+        if given is None:
+            engine.dispose()
 
 
 if context.is_offline_mode():

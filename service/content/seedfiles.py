@@ -90,7 +90,10 @@ def _walk(
 ) -> Any:
     line = node.start_mark.line + first_line
     if id(node) in seen:
-        raise _FileProblem(line, "anchors and aliases (&name, *name) are not allowed")
+        # the same node twice is an alias: report where it is used, not where it was anchored
+        raise _FileProblem(
+            lines.get(loc, line), "anchors and aliases (&name, *name) are not allowed"
+        )
     seen.add(id(node))
     lines.setdefault(loc, line)
     if isinstance(node, MappingNode):
