@@ -70,7 +70,7 @@ class ContentRepository:
         result = await self.session.execute(
             insert(Entry).returning(Entry.key, Entry.id, sort_by_parameter_order=True), list(rows)
         )
-        return {str(key): int(entry_id) for key, entry_id in result.tuples()}
+        return {str(key): int(entry_id) for key, entry_id in result}
 
     async def latest_revisions(self) -> dict[EntryLocale, LatestRevision]:
         newest = (
@@ -174,7 +174,7 @@ class ContentRepository:
         )
         return {
             (entry_id, locale): revision_id
-            for entry_id, locale, revision_id in result.tuples()
+            for entry_id, locale, revision_id in result
             if revision_id is not None
         }
 
@@ -183,7 +183,7 @@ class ContentRepository:
         if not ids:
             return {}
         result = await self.session.execute(select(Entry.id, Entry.key).where(Entry.id.in_(ids)))
-        return {int(entry_id): str(key) for entry_id, key in result.tuples()}
+        return {int(entry_id): str(key) for entry_id, key in result}
 
     async def insert_release(self, release: Release, items: Sequence[Mapping[str, Any]]) -> None:
         self.session.add(release)
