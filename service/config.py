@@ -50,4 +50,4 @@ class Settings(BaseSettings):
 
     @property
     def is_production(self) -> bool:
-        return self.env is Environment.PRODUCTION
+        return self.env == Environment.PRODUCTION
