@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,6 +37,7 @@ M = TypeVar("M", bound=BaseModel)
 _PLAIN_TAGS = frozenset(
     f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")
 )
+_STR_TAG = "tag:yaml.org,2002:str"
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 CATALOG_FILES: dict[str, tuple[type[BaseModel], str]] = {
@@ -123,6 +125,8 @@ def _walk(
             _walk(item, (*loc, index), lines, seen, first_line, constructor)
             for index, item in enumerate(node.value)
         ]
+    if node.tag == _STR_TAG:
+        return node.value  # the common case, without the constructor's bookkeeping
     if node.tag not in _PLAIN_TAGS:
         raise _FileProblem(line, f"the tag {node.tag!r} is not allowed: seed files hold plain data")
     return constructor.construct_object(node, deep=True)
@@ -201,15 +205,28 @@ def validate_model(
 # --- the parsed seed set ---------------------------------------------------------------------
 
 
+@lru_cache(maxsize=32)
+def _line_map(file: Path, front_matter: bool) -> YamlDoc:
+    text = decode(file.read_bytes())
+    if front_matter:
+        return load_yaml(split_front_matter(text)[0], first_line=2)
+    return load_yaml(text)
+
+
 @dataclass(frozen=True)
 class Located:
-    """A value read from a seed file, with where it was written."""
+    """Where a value was written: the file shown to the writer, and the file on disk.
+
+    Line numbers are needed only when a check across files finds a problem, so they are read
+    again from the file then, rather than kept for every file of a large seed folder.
+    """
 
     path: str
-    doc: YamlDoc
+    file: Path
+    front_matter: bool
 
     def line(self, *loc: str | int) -> int:
-        return self.doc.line_of(loc)
+        return _line_map(self.file, self.front_matter).line_of(loc)
 
 
 @dataclass(frozen=True)
@@ -303,7 +320,9 @@ def _read_catalog(
             )
             continue
         first_seen[key] = line
-        seed.catalogs[name].append(CatalogItem(item, Located(display, doc), index))
+        seed.catalogs[name].append(
+            CatalogItem(item, Located(display, path, front_matter=False), index)
+        )
     seed.files_read["catalog"] = seed.files_read.get("catalog", 0) + 1
 
 
@@ -335,7 +354,7 @@ def _read_entry(
             return None
     if parsed is None:
         return None
-    return EntryDraft(kind, parsed, body, Located(display, doc))
+    return EntryDraft(kind, parsed, body, Located(display, path, kind is not EntryKind.TAKEAWAY))
 
 
 def read_seed(root: Path, *, progress: Callable[[int], None] | None = None) -> SeedSet:

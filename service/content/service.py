@@ -38,6 +38,8 @@ from service.content.schemas import DisclaimerFront, SnippetFront, TakeawayFile
 from service.content.seedfiles import DEFAULT_LOCALE, EntryDraft, SeedSet
 
 DEVELOPMENT_REVIEWER = "development-reviewer (automatic, development only)"
+# revisions rendered and inserted per round trip: bounds memory on large seed folders
+WRITE_BATCH = 500
 
 CATALOG_MODELS: dict[str, tuple[type[Base], str]] = {
     "topics": (Topic, "key"),
@@ -94,7 +96,8 @@ class CatalogCount:
     unchanged: int = 0
 
 
-@dataclass
+# asyncio builds a repr of a coroutine's result; a generated one would spell out every draft
+@dataclass(repr=False)
 class SeedReport:
     planned: list[PlannedRevision] = field(default_factory=list)
     kinds: dict[str, KindCount] = field(
@@ -105,6 +108,9 @@ class SeedReport:
     )
     approved: int = 0
     dry_run: bool = False
+
+    def __repr__(self) -> str:
+        return f"<SeedReport {len(self.planned)} planned, dry_run={self.dry_run}>"
 
     @property
     def revisions_created(self) -> int:
@@ -231,29 +237,39 @@ class ContentService:
         for plan in report.planned:
             if plan.new_entry:
                 new_entries.setdefault(plan.draft.key, plan.draft.kind.value)
-        created_ids = await self.repository.insert_entries(
-            [
-                {"key": key, "kind": kind, "created_at": utcnow()}
-                for key, kind in new_entries.items()
-            ]
-        )
-        entry_ids = {key: entry_id for key, (entry_id, _) in entries.items()} | created_ids
+        entry_ids = {key: entry_id for key, (entry_id, _) in entries.items()}
+        new_rows = [
+            {"key": key, "kind": kind, "created_at": utcnow()} for key, kind in new_entries.items()
+        ]
+        for start in range(0, len(new_rows), WRITE_BATCH):
+            entry_ids |= await self.repository.insert_entries(new_rows[start : start + WRITE_BATCH])
 
-        revision_rows = []
-        for plan in report.planned:
-            revision_rows.append(_revision_row(plan, entry_ids[plan.draft.key], author))
+        for start in range(0, len(report.planned), WRITE_BATCH):
+            batch = report.planned[start : start + WRITE_BATCH]
+            await self._write_revisions(batch, entry_ids, author=author, approve_as=approve_as)
             if progress is not None:
-                progress(1)
-        revision_ids = await self.repository.insert_revisions(revision_rows)
+                progress(len(batch))
+        if approve_as is not None:
+            report.approved = len(report.planned)
+        return report
 
+    async def _write_revisions(
+        self,
+        batch: list[PlannedRevision],
+        entry_ids: dict[str, int],
+        *,
+        author: str,
+        approve_as: str | None,
+    ) -> None:
+        rows = [_revision_row(plan, entry_ids[plan.draft.key], author) for plan in batch]
+        revision_ids = await self.repository.insert_revisions(rows)
         links: dict[type[Base], list[dict[str, Any]]] = {}
-        for revision_id, plan in zip(revision_ids, report.planned, strict=True):
-            for model, rows in _link_rows(revision_id, plan.draft).items():
-                links.setdefault(model, []).extend(rows)
-        for model, rows in links.items():
-            await self.repository.insert_rows(model, rows)
-
-        if approve_as is not None and revision_ids:
+        for revision_id, plan in zip(revision_ids, batch, strict=True):
+            for model, link_rows in _link_rows(revision_id, plan.draft).items():
+                links.setdefault(model, []).extend(link_rows)
+        for model, link_rows in links.items():
+            await self.repository.insert_rows(model, link_rows)
+        if approve_as is not None:
             await self.repository.insert_decisions(
                 [
                     {
@@ -266,8 +282,6 @@ class ContentService:
                     for revision_id in revision_ids
                 ]
             )
-            report.approved = len(revision_ids)
-        return report
 
     async def _plan_catalogs(
         self, seed: SeedSet, report: SeedReport
