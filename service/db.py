@@ -55,11 +55,24 @@ def _configure(engine: Engine) -> None:
         event.listen(engine, "connect", _on_sqlite_connect)
 
 
+def _sqlite_driver_autocommit(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
 def create_sync_engine(database_url: str, *, echo: bool = False) -> Engine:
     url = sync_url(database_url)
     _ensure_sqlite_directory(url)
     engine = create_engine(url, echo=echo)
     _configure(engine)
+    if engine.dialect.name == "sqlite":
+        # pysqlite commits before DDL on its own; SQLAlchemy's recipe makes migrations
+        # all-or-nothing: the driver never begins, SQLAlchemy emits BEGIN itself
+        event.listen(engine, "connect", _sqlite_driver_autocommit)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 

@@ -259,6 +259,9 @@ class Release(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     note: Mapped[str] = mapped_column(String(500))
     published_by: Mapped[str] = mapped_column(String(ACTOR_LENGTH))
+    # the catalogs (topics, conditions, categories, markets, citations) as they were when
+    # this release was published, so a pinned release reads the same names and DOIs for ever
+    catalog: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

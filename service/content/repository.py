@@ -54,6 +54,15 @@ class ContentRepository:
         rows = (await self.session.scalars(select(model))).all()
         return {str(getattr(row, key_column)): row for row in rows}
 
+    async def catalog_snapshot(self, models: dict[str, tuple[type[Base], str]]) -> dict[str, Any]:
+        """Every catalog as plain data, sorted by key: what a release keeps for ever."""
+        snapshot: dict[str, Any] = {}
+        for name, (model, key_column) in models.items():
+            rows = (await self.session.scalars(select(model).order_by(key_column))).all()
+            columns = [column.key for column in model.__table__.columns]
+            snapshot[name] = [{column: getattr(row, column) for column in columns} for row in rows]
+        return snapshot
+
     async def insert_rows(self, model: type[Base], rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
             await self.session.execute(insert(model), list(rows))

@@ -322,7 +322,11 @@ class ContentService:
             )
         await self._check_required_disclaimers(live | changes)
         release = Release(
-            id=latest_id + 1, note=note, published_by=published_by, created_at=utcnow()
+            id=latest_id + 1,
+            note=note,
+            published_by=published_by,
+            catalog=await self.repository.catalog_snapshot(CATALOG_MODELS),
+            created_at=utcnow(),
         )
         items = [
             {"release_id": release.id, "entry_id": entry_id, "locale": locale, "revision_id": rid}
