@@ -1,4 +1,4 @@
-"""create_app(settings): the FastAPI application wiring the database and the API."""
+"""create_app(settings): the FastAPI application wiring the database and the GraphQL API."""
 
 from __future__ import annotations
 
@@ -6,9 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from strawberry.fastapi import GraphQLRouter
 
 from service.config import Settings
+from service.content.reading import ReleaseCache
 from service.db import create_engine_for, create_sessionmaker
+from service.graphql.context import get_context
+from service.graphql.schema import build_schema
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -28,8 +33,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Gut–skin content API",
         lifespan=lifespan,
         docs_url=None if settings.is_production else "/docs",
+        redoc_url=None,
     )
     app.state.settings = settings
+    app.state.releases = ReleaseCache()
+
+    graphql = GraphQLRouter(
+        build_schema(settings),
+        context_getter=get_context,
+        graphql_ide=None if settings.is_production else "graphiql",
+        allow_queries_via_get=True,
+    )
+    app.include_router(graphql, prefix="/graphql")
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/graphql")
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> dict[str, str]:

@@ -217,6 +217,22 @@ def serve(
     uvicorn.run(create_app(settings), host=listen_host, port=listen_port, log_level="info")
 
 
+@app.command("schema")
+def export_schema(
+    write: Annotated[
+        bool, typer.Option("--write", help="Write schema/schema.graphql instead of printing")
+    ] = False,
+) -> None:
+    """Print the GraphQL schema (SDL) generated from the code."""
+    from service.graphql.schema import SCHEMA_FILE, schema_sdl
+
+    if write:
+        SCHEMA_FILE.write_text(schema_sdl(), encoding="utf-8")
+        out.print(f"Wrote {SCHEMA_FILE}")
+    else:
+        out.print(schema_sdl(), end="", markup=False)
+
+
 async def _latest_release(settings: Settings) -> int:
     return await in_transaction(settings, lambda s: ContentRepository(s).latest_release_id())
 

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_sql: bool = False
+    # limits on what one GraphQL document may ask for
+    graphql_max_depth: int = Field(default=10, ge=2)
+    graphql_max_aliases: int = Field(default=30, ge=1)
+    graphql_max_tokens: int = Field(default=2_000, ge=100)
 
     @field_validator("database_url")
     @classmethod

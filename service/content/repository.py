@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.content.models import (
@@ -18,7 +19,13 @@ from service.content.models import (
     ReleaseItem,
     ReviewDecision,
     Revision,
+    RevisionCategory,
+    RevisionCitation,
+    RevisionCondition,
     RevisionDisclaimer,
+    RevisionMarket,
+    RevisionTag,
+    RevisionTopic,
 )
 
 EntryLocale = tuple[int, str]
@@ -198,3 +205,248 @@ class ContentRepository:
         self.session.add(release)
         await self.session.flush()
         await self.insert_rows(ReleaseItem, items)
+
+
+# --- the read side: what is live as of a release ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveEntry:
+    """An entry as a reader sees it: the revision live as of a release, in the locale served."""
+
+    entry_id: int
+    key: str
+    locale: str
+    revision_id: int
+    release_id: int  # the release that made this revision live
+
+
+@dataclass(frozen=True)
+class LocalePreference:
+    """The locales that may serve a request, best first: exact, language, same language, default."""
+
+    requested: str
+    language: str
+    default: str
+
+
+@dataclass(frozen=True)
+class LiveFilter:
+    """Conditions on the revision served; every field set must hold."""
+
+    market: str | None = None
+    topics: tuple[str, ...] = ()  # each must be among the revision's topics
+    conditions: tuple[str, ...] = ()
+    tag: str | None = None
+    evidence: str | None = None
+    keys: tuple[str, ...] | None = None
+    # a product page: the revision suits the category (or names none) ...
+    category: str | None = None
+    # ... and shares at least one of these topics or conditions (when any are given)
+    any_topics: tuple[str, ...] = ()
+    any_conditions: tuple[str, ...] = ()
+
+
+class LiveRepository:
+    """Every read of published content. Reads on one session are serialised: the GraphQL
+    layer resolves fields concurrently, and an AsyncSession takes one statement at a time."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self._lock = asyncio.Lock()
+
+    async def _all(self, statement: Any) -> list[Any]:
+        async with self._lock:
+            return list((await self.session.execute(statement)).all())
+
+    async def release(self, release_id: int | None) -> Release | None:
+        statement = select(Release)
+        if release_id is None:
+            statement = statement.order_by(Release.id.desc()).limit(1)
+        else:
+            statement = statement.where(Release.id == release_id)
+        rows = await self._all(statement)
+        return rows[0][0] if rows else None
+
+    async def latest_release_id(self) -> int:
+        rows = await self._all(select(func.coalesce(func.max(Release.id), 0)))
+        return int(rows[0][0])
+
+    def _chosen(self, release_id: int, locales: LocalePreference, kind: str) -> Any:
+        """Per entry of `kind`, the live revision in the best available locale, as a subquery."""
+        newest = (
+            select(
+                ReleaseItem.entry_id,
+                ReleaseItem.locale,
+                func.max(ReleaseItem.release_id).label("release_id"),
+            )
+            .where(ReleaseItem.release_id <= release_id)
+            .group_by(ReleaseItem.entry_id, ReleaseItem.locale)
+            .subquery()
+        )
+        same_language = ReleaseItem.locale.like(f"{locales.language}-%")
+        rank = case(
+            (ReleaseItem.locale == locales.requested, 0),
+            (ReleaseItem.locale == locales.language, 1),
+            (same_language, 2),
+            else_=3,
+        )
+        return (
+            select(
+                Entry.id.label("entry_id"),
+                Entry.key.label("key"),
+                ReleaseItem.locale.label("locale"),
+                ReleaseItem.revision_id.label("revision_id"),
+                ReleaseItem.release_id.label("release_id"),
+                func.row_number()
+                .over(partition_by=Entry.id, order_by=(rank, ReleaseItem.locale))
+                .label("preference"),
+            )
+            .join(
+                newest,
+                (ReleaseItem.entry_id == newest.c.entry_id)
+                & (ReleaseItem.locale == newest.c.locale)
+                & (ReleaseItem.release_id == newest.c.release_id),
+            )
+            .join(Entry, Entry.id == ReleaseItem.entry_id)
+            .where(
+                Entry.kind == kind,
+                ReleaseItem.revision_id.is_not(None),
+                or_(
+                    ReleaseItem.locale.in_({locales.requested, locales.language, locales.default}),
+                    same_language,
+                ),
+            )
+            .subquery()
+        )
+
+    def _filtered(
+        self, release_id: int, locales: LocalePreference, kind: str, where: LiveFilter
+    ) -> tuple[Any, list[Any]]:
+        chosen = self._chosen(release_id, locales, kind)
+        revision = chosen.c.revision_id
+
+        def attached(model: Any, column: Any, values: tuple[str, ...] | list[str]) -> Any:
+            return (
+                select(model.revision_id)
+                .where(model.revision_id == revision, column.in_(values))
+                .exists()
+            )
+
+        conditions: list[Any] = [chosen.c.preference == 1]
+        if where.market is not None:
+            conditions.append(attached(RevisionMarket, RevisionMarket.market_code, [where.market]))
+        conditions.extend(
+            attached(RevisionTopic, RevisionTopic.topic_key, [t]) for t in where.topics
+        )
+        conditions.extend(
+            attached(RevisionCondition, RevisionCondition.condition_key, [c])
+            for c in where.conditions
+        )
+        if where.tag is not None:
+            conditions.append(attached(RevisionTag, RevisionTag.tag, [where.tag]))
+        if where.evidence is not None:
+            conditions.append(
+                select(Revision.id)
+                .where(Revision.id == revision, Revision.evidence == where.evidence)
+                .exists()
+            )
+        if where.keys is not None:
+            conditions.append(chosen.c.key.in_(where.keys))
+        if where.category is not None:
+            has_categories = select(RevisionCategory.revision_id).where(
+                RevisionCategory.revision_id == revision
+            )
+            conditions.append(
+                or_(
+                    ~has_categories.exists(),
+                    attached(RevisionCategory, RevisionCategory.category_key, [where.category]),
+                )
+            )
+        if where.any_topics or where.any_conditions:
+            conditions.append(
+                or_(
+                    attached(RevisionTopic, RevisionTopic.topic_key, where.any_topics),
+                    attached(
+                        RevisionCondition, RevisionCondition.condition_key, where.any_conditions
+                    ),
+                )
+            )
+        return chosen, conditions
+
+    async def live_entries(
+        self,
+        release_id: int,
+        locales: LocalePreference,
+        kind: str,
+        where: LiveFilter = LiveFilter(),
+        *,
+        after_key: str | None = None,
+        limit: int | None = None,
+    ) -> list[LiveEntry]:
+        """Live entries matching `where`, ordered by key; a page of them with after_key/limit."""
+        chosen, conditions = self._filtered(release_id, locales, kind, where)
+        statement = select(
+            chosen.c.entry_id,
+            chosen.c.key,
+            chosen.c.locale,
+            chosen.c.revision_id,
+            chosen.c.release_id,
+        ).where(*conditions)
+        if after_key is not None:
+            statement = statement.where(chosen.c.key > after_key)
+        statement = statement.order_by(chosen.c.key)
+        if limit is not None:
+            statement = statement.limit(limit)
+        return [LiveEntry(*row) for row in await self._all(statement)]
+
+    async def count_live_entries(
+        self, release_id: int, locales: LocalePreference, kind: str, where: LiveFilter
+    ) -> int:
+        chosen, conditions = self._filtered(release_id, locales, kind, where)
+        rows = await self._all(select(func.count()).select_from(chosen).where(*conditions))
+        return int(rows[0][0])
+
+    async def revisions(self, revision_ids: Sequence[int]) -> dict[int, Revision]:
+        if not revision_ids:
+            return {}
+        rows = await self._all(select(Revision).where(Revision.id.in_(revision_ids)))
+        return {row[0].id: row[0] for row in rows}
+
+    async def attached(
+        self, model: type[Base], column: str, revision_ids: Sequence[int]
+    ) -> dict[int, list[str]]:
+        """The ordered list (topics, citations ...) each revision carries in `model`."""
+        if not revision_ids:
+            return {}
+        table: Any = model.__table__
+        rows = await self._all(
+            select(table.c.revision_id, table.c[column])
+            .where(table.c.revision_id.in_(revision_ids))
+            .order_by(table.c.revision_id, table.c.position)
+        )
+        attached: dict[int, list[str]] = {revision_id: [] for revision_id in revision_ids}
+        for revision_id, value in rows:
+            attached[revision_id].append(value)
+        return attached
+
+    async def attached_topics(self, revision_ids: Sequence[int]) -> dict[int, list[str]]:
+        return await self.attached(RevisionTopic, "topic_key", revision_ids)
+
+    async def attached_conditions(self, revision_ids: Sequence[int]) -> dict[int, list[str]]:
+        return await self.attached(RevisionCondition, "condition_key", revision_ids)
+
+    async def attached_categories(self, revision_ids: Sequence[int]) -> dict[int, list[str]]:
+        return await self.attached(RevisionCategory, "category_key", revision_ids)
+
+    async def attached_disclaimers(self, revision_ids: Sequence[int]) -> dict[int, list[str]]:
+        return await self.attached(RevisionDisclaimer, "disclaimer_key", revision_ids)
+
+    async def attached_tags(self, revision_ids: Sequence[int]) -> dict[int, list[str]]:
+        return await self.attached(RevisionTag, "tag", revision_ids)
+
+    async def attached_citations(self, revision_ids: Sequence[int]) -> dict[int, list[str]]:
+        return await self.attached(RevisionCitation, "citation_key", revision_ids)
+
+    async def attached_markets(self, revision_ids: Sequence[int]) -> dict[int, list[str]]:
+        return await self.attached(RevisionMarket, "market_code", revision_ids)

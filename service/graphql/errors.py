@@ -1,0 +1,59 @@
+"""The one place domain errors become GraphQL errors with `extensions.code`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from service.content.errors import ContentError
+
+logger = logging.getLogger("service.graphql")
+
+INTERNAL_MESSAGE = "Internal server error"
+
+
+def error_code(error: GraphQLError) -> str:
+    original = error.original_error
+    if isinstance(original, ContentError):
+        return original.code
+    if original is not None:
+        return "INTERNAL"
+    # graphql-core's own errors: the document or the variables are wrong
+    if error.message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    if error.message.startswith("Variable '$"):
+        return "BAD_USER_INPUT"
+    return "GRAPHQL_VALIDATION_FAILED"
+
+
+class ErrorCodes(SchemaExtension):
+    """Give every error a code; hide the text of unexpected ones when asked (production)."""
+
+    def __init__(self, *, hide_internal_errors: bool) -> None:
+        self.hide_internal_errors = hide_internal_errors
+
+    def _coded(self, error: GraphQLError) -> GraphQLError:
+        code = error_code(error)
+        message = error.message
+        if code == "INTERNAL":
+            logger.error("internal error in %s", error.path, exc_info=error.original_error)
+            if self.hide_internal_errors:
+                message = INTERNAL_MESSAGE
+        return GraphQLError(
+            message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=None if self.hide_internal_errors else error.original_error,
+            extensions={**(error.extensions or {}), "code": code},
+        )
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and result.errors:
+            result.errors = [self._coded(error) for error in result.errors]

@@ -1,0 +1,277 @@
+"""The Query root: every field reads as of one release (the latest unless pinned)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+import strawberry
+
+from service.content.errors import BadInput
+from service.content.reading import (
+    MAX_PAGE,
+    ProductCriteria,
+    ReleaseView,
+    SnippetCriteria,
+    localized,
+)
+from service.content.repository import LiveEntry
+from service.graphql.context import Info
+from service.graphql.types import (
+    Category,
+    Condition,
+    Disclaimer,
+    Market,
+    PageInfo,
+    ProductInput,
+    ProductPage,
+    Release,
+    Scope,
+    Snippet,
+    SnippetConnection,
+    SnippetEdge,
+    SnippetFilter,
+    Takeaway,
+    Topic,
+)
+
+CURSOR_PREFIX = "snippet:"
+DEFAULT_PAGE = 20
+RELEASE_HELP = "Read as of this release; the latest when omitted."
+LOCALE_HELP = "A BCP 47 tag; falls back to its language, then to the default (en-US)."
+LocaleArg = Annotated[str | None, strawberry.argument(description=LOCALE_HELP)]
+ReleaseArg = Annotated[int | None, strawberry.argument(description=RELEASE_HELP)]
+
+
+def encode_cursor(key: str) -> str:
+    return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{key}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        decoded = base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        decoded = ""
+    if not decoded.startswith(CURSOR_PREFIX):
+        raise BadInput(f"after: {cursor!r} is not a cursor from this API")
+    return decoded.removeprefix(CURSOR_PREFIX)
+
+
+async def _scope(info: Info, release: int | None, locale: str | None) -> Scope | None:
+    """The release and locales to read with; None when nothing is published yet."""
+    reader = info.context.reader
+    locales = reader.locales(locale)
+    view = await reader.release(release)
+    if view is None:
+        if release is not None:
+            await reader.require_release(release)  # raises NOT_FOUND with the latest id
+        return None
+    return Scope(view, locales)
+
+
+def _snippet(entry: LiveEntry, scope: Scope) -> Snippet:
+    return Snippet(key=entry.key, locale=entry.locale, _entry=entry, _scope=scope)
+
+
+def _takeaway(entry: LiveEntry, scope: Scope) -> Takeaway:
+    return Takeaway(key=entry.key, locale=entry.locale, _entry=entry, _scope=scope)
+
+
+def _disclaimer(entry: LiveEntry, scope: Scope) -> Disclaimer:
+    return Disclaimer(key=entry.key, locale=entry.locale, _entry=entry, _scope=scope)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="A release; the latest when id is omitted.")
+    async def release(self, info: Info, id: int | None = None) -> Release | None:
+        view: ReleaseView | None = await info.context.reader.release(id)
+        return Release.of(view) if view else None
+
+    @strawberry.field(description="Every topic, in the catalog of the release.")
+    async def topics(
+        self,
+        info: Info,
+        locale: LocaleArg = None,
+        release: ReleaseArg = None,
+    ) -> list[Topic]:
+        scope = await _scope(info, release, locale)
+        if scope is None:
+            return []
+        catalog = scope.release.catalog
+        return [Topic.of(catalog, key, scope.locales) for key in sorted(catalog.topics)]
+
+    @strawberry.field(description="Every skin condition or concern, in the catalog of the release.")
+    async def conditions(
+        self,
+        info: Info,
+        locale: LocaleArg = None,
+        release: ReleaseArg = None,
+    ) -> list[Condition]:
+        scope = await _scope(info, release, locale)
+        if scope is None:
+            return []
+        items = scope.release.catalog.conditions
+        return [
+            Condition(key=key, name=localized(items[key]["names"], scope.locales))
+            for key in sorted(items)
+        ]
+
+    @strawberry.field(description="Every product category, in the catalog of the release.")
+    async def categories(
+        self,
+        info: Info,
+        locale: LocaleArg = None,
+        release: ReleaseArg = None,
+    ) -> list[Category]:
+        scope = await _scope(info, release, locale)
+        if scope is None:
+            return []
+        items = scope.release.catalog.categories
+        return [
+            Category(key=key, name=localized(items[key]["names"], scope.locales))
+            for key in sorted(items)
+        ]
+
+    @strawberry.field(description="Every market, in the catalog of the release.")
+    async def markets(
+        self,
+        info: Info,
+        release: ReleaseArg = None,
+    ) -> list[Market]:
+        scope = await _scope(info, release, None)
+        if scope is None:
+            return []
+        items = scope.release.catalog.markets
+        return [
+            Market(
+                code=code,
+                name=items[code]["name"],
+                default_locale=items[code]["default_locale"],
+                locales=list(items[code]["locales"]),
+            )
+            for code in sorted(items)
+        ]
+
+    @strawberry.field(description="One snippet by key; null when it is not published.")
+    async def snippet(
+        self,
+        info: Info,
+        key: str,
+        locale: LocaleArg = None,
+        release: ReleaseArg = None,
+    ) -> Snippet | None:
+        scope = await _scope(info, release, locale)
+        if scope is None:
+            return None
+        entry = await info.context.reader.snippet(scope.release, key, scope.locales)
+        return _snippet(entry, scope) if entry else None
+
+    @strawberry.field(description=f"Snippets by key, a page at a time (first: at most {MAX_PAGE}).")
+    async def snippets(
+        self,
+        info: Info,
+        filter: SnippetFilter | None = None,
+        locale: LocaleArg = None,
+        release: ReleaseArg = None,
+        first: int | None = DEFAULT_PAGE,
+        after: str | None = None,
+    ) -> SnippetConnection:
+        after_key = decode_cursor(after) if after is not None else None
+        scope = await _scope(info, release, locale)
+        if scope is None:
+            empty = PageInfo(
+                has_next_page=False, has_previous_page=False, start_cursor=None, end_cursor=None
+            )
+            return SnippetConnection(edges=[], page_info=empty, total_count=0)
+        criteria = SnippetCriteria(
+            topic=filter.topic if filter else None,
+            condition=filter.condition if filter else None,
+            tag=filter.tag if filter else None,
+            evidence=filter.evidence.value if filter and filter.evidence else None,
+            market=filter.market if filter else None,
+        )
+        page = await info.context.reader.snippets(
+            scope.release,
+            scope.locales,
+            criteria,
+            first=DEFAULT_PAGE if first is None else first,
+            after=after_key,
+        )
+        edges = [
+            SnippetEdge(cursor=encode_cursor(entry.key), node=_snippet(entry, scope))
+            for entry in page.entries
+        ]
+        return SnippetConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next,
+                has_previous_page=page.has_previous,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=page.total,
+        )
+
+    @strawberry.field(description="Key takeaways, by topic and position.")
+    async def takeaways(
+        self,
+        info: Info,
+        topic: str | None = None,
+        locale: LocaleArg = None,
+        release: ReleaseArg = None,
+    ) -> list[Takeaway]:
+        scope = await _scope(info, release, locale)
+        if scope is None:
+            return []
+        reader = info.context.reader
+        entries = await reader.takeaways(scope.release, scope.locales, topic)
+        ordered = await reader.ordered_takeaways(entries)
+        return [_takeaway(entry, scope) for entry in ordered]
+
+    @strawberry.field(description="Every disclaimer that applies in a market.")
+    async def disclaimers(
+        self,
+        info: Info,
+        market: str,
+        locale: LocaleArg = None,
+        release: ReleaseArg = None,
+    ) -> list[Disclaimer]:
+        scope = await _scope(info, release, locale)
+        if scope is None:
+            return []
+        entries = await info.context.reader.disclaimers(scope.release, scope.locales, market)
+        return [_disclaimer(entry, scope) for entry in entries]
+
+    @strawberry.field(description="Everything one product page shows, in one query.")
+    async def product_page(
+        self,
+        info: Info,
+        product: ProductInput,
+        market: str,
+        locale: LocaleArg = None,
+        release: ReleaseArg = None,
+    ) -> ProductPage:
+        reader = info.context.reader
+        locales = reader.locales(locale)
+        view = await reader.require_release(release)
+        scope = Scope(view, locales)
+        selection = await reader.product_page(
+            view,
+            locales,
+            market,
+            ProductCriteria(
+                category=product.category,
+                concerns=tuple(product.concerns),
+                topics=tuple(product.topics),
+            ),
+        )
+        return ProductPage(
+            release=Release.of(view),
+            market=market,
+            locale=locales.requested,
+            snippets=[_snippet(entry, scope) for entry in selection.snippets],
+            takeaways=[_takeaway(entry, scope) for entry in selection.takeaways],
+            disclaimers=[_disclaimer(entry, scope) for entry in selection.disclaimers],
+        )

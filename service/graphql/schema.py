@@ -1,0 +1,41 @@
+"""The schema: `schema` for export (schema/schema.graphql), build_schema(settings) to serve."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.types import ExecutionContext
+
+from service.config import PROJECT_ROOT, Settings
+from service.graphql.errors import ErrorCodes
+from service.graphql.queries import Query
+
+
+class ContentSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # a caller's mistake is answered, not logged as a server fault; ErrorCodes logs
+        # the unexpected ones
+        return
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    extensions: list[Any] = [
+        QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+        MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        ErrorCodes(hide_internal_errors=settings.is_production),
+    ]
+    return ContentSchema(query=Query, extensions=extensions)
+
+
+schema = strawberry.Schema(query=Query)
+SCHEMA_FILE = PROJECT_ROOT / "schema" / "schema.graphql"
+
+
+def schema_sdl() -> str:
+    return schema.as_str() + "\n"
