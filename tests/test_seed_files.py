@@ -201,3 +201,31 @@ def test_a_missing_catalog_file_is_reported(seed_copy: Path) -> None:
     (seed_copy / "catalog/citations.yaml").unlink()
     problems = problems_for(seed_copy)
     assert problems[0].endswith("catalog/citations.yaml:0: missing catalog file (citations)")
+
+
+def test_raw_html_in_a_body_is_refused_at_its_line(seed_copy: Path) -> None:
+    text = SNIPPET.replace(
+        "Research suggests things.\n",
+        "\nResearch suggests things.\n\n<script>alert('x')</script>\n\nSee <b>this</b>.\n",
+    )
+    write(seed_copy, "snippets/new-snippet.en-US.md", text)
+    takeaway = (seed_copy / "takeaways/takeaway-secretome.en-US.yaml").read_text()
+    text_line = (
+        takeaway.splitlines().index(
+            next(line for line in takeaway.splitlines() if line.startswith("text:"))
+        )
+        + 1
+    )
+    write(
+        seed_copy,
+        "takeaways/takeaway-secretome.en-US.yaml",
+        takeaway.replace("text: ", "text: <img src=x onerror=alert(1)> ", 1),
+    )
+    assert problems_for(seed_copy) == [
+        "seed/snippets/new-snippet.en-US.md:14: raw HTML is not allowed in a body: "
+        "\"<script>alert('x')</script>\"; write Markdown instead",
+        "seed/snippets/new-snippet.en-US.md:16: raw HTML is not allowed in a body: '</b>'; write Markdown instead",
+        "seed/snippets/new-snippet.en-US.md:16: raw HTML is not allowed in a body: '<b>'; write Markdown instead",
+        f"seed/takeaways/takeaway-secretome.en-US.yaml:{text_line}: raw HTML is not allowed in text: "
+        "'<img src=x onerror=alert(1)>'; write Markdown instead",
+    ]

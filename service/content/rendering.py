@@ -33,6 +33,30 @@ def _parser() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 
 
+@cache
+def _html_detector() -> MarkdownIt:
+    return MarkdownIt("commonmark", {"html": True})
+
+
+def raw_html_lines(markdown: str) -> list[tuple[int, str]]:
+    """(line within the text, the markup) of each piece of raw HTML in a Markdown text."""
+    found: list[tuple[int, str]] = []
+    if "<" not in markdown:
+        return found  # no markup possible; most bodies, and a full parse saved
+    for token in _html_detector().parse(markdown):
+        line = (token.map[0] if token.map else 0) + 1
+        if token.type == "html_block":
+            found.append((line, token.content.strip().splitlines()[0]))
+        elif token.type == "inline":
+            offset = 0
+            for child in token.children or []:
+                if child.type == "html_inline":
+                    found.append((line + offset, child.content))
+                elif child.type in {"softbreak", "hardbreak"}:
+                    offset += 1
+    return found
+
+
 def sanitise(html: str) -> str:
     """The allow-list is the last word on what markup may reach a partner's page."""
     return nh3.clean(

@@ -16,6 +16,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from service.content.errors import Problem, SeedValidationError
 from service.content.models import EntryKind
+from service.content.rendering import raw_html_lines
 from service.content.schemas import (
     BODY_MAX,
     CategoryFile,
@@ -340,6 +341,7 @@ def _read_entry(
         problems.append(Problem(display, exc.line, exc.message))
         return None
     parsed = validate_model(_ENTRY_MODELS[kind], doc, display, problems)
+    leading = len(body) - len(body.lstrip("\n"))
     body = body.strip("\n")
     if kind is not EntryKind.TAKEAWAY:
         if not body.strip():
@@ -352,6 +354,23 @@ def _read_entry(
                 )
             )
             return None
+        for line, markup in raw_html_lines(body):
+            problems.append(
+                Problem(
+                    display,
+                    body_line + leading + line - 1,
+                    f"raw HTML is not allowed in a body: {markup[:60]!r}; write Markdown instead",
+                )
+            )
+    if isinstance(parsed, TakeawayFile):
+        for _, markup in raw_html_lines(parsed.text):
+            problems.append(
+                Problem(
+                    display,
+                    doc.line_of(("text",)),
+                    f"raw HTML is not allowed in text: {markup[:60]!r}; write Markdown instead",
+                )
+            )
     if parsed is None:
         return None
     return EntryDraft(kind, parsed, body, Located(display, path, kind is not EntryKind.TAKEAWAY))
