@@ -7,17 +7,22 @@ which commit, so isolation by rolled-back transaction would not hold them.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from service.config import PROJECT_ROOT, Settings
+from service.app import create_app
+from service.config import PROJECT_ROOT, Environment, Settings
+from service.content.operations import bootstrap_development
 from service.db import upgrade_database
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -69,6 +74,7 @@ def postgres_template(postgres_server: bool) -> Iterator[str]:
         _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextmanager
 def fresh_database(request: pytest.FixtureRequest, kind: str, tmp_path: Path) -> Iterator[str]:
     if kind == "sqlite":
         path = tmp_path / "content.db"
@@ -102,7 +108,26 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
 @pytest.fixture(params=DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty database of each kind, dropped after the test."""
-    yield from fresh_database(request, request.param, tmp_path)
+    with fresh_database(request, request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def published(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    """A database of each kind with the seed content published as release 1, shared by the
+    tests of a module, which only read it."""
+    with fresh_database(request, request.param, tmp_path_factory.mktemp("published")) as url:
+        settings = Settings(database_url=url, env=Environment.DEVELOPMENT)
+        asyncio.run(bootstrap_development(settings))
+        yield settings
+
+
+@pytest.fixture(scope="module")
+def client(published: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(published)) as test_client:
+        yield test_client
 
 
 @pytest.fixture

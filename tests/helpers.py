@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from click.testing import Result
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 from typer.testing import CliRunner
 
@@ -35,3 +37,34 @@ def table_counts(database_url: str) -> dict[str, int]:
         "releases", "release_items", "topics", "citations", "markets",
     ]  # fmt: skip
     return {table: scalar(database_url, f"SELECT count(*) FROM {table}") for table in tables}
+
+
+def gql(
+    client: TestClient, query: str, variables: dict[str, Any] | None = None, *, get: bool = False
+) -> dict[str, Any]:
+    """Send a GraphQL operation as a partner would; the decoded JSON body."""
+    if get:
+        params = {"query": query} | ({"variables": json.dumps(variables)} if variables else {})
+        response = client.get("/graphql", params=params)
+    else:
+        response = client.post("/graphql", json={"query": query, "variables": variables or {}})
+    assert response.headers["content-type"].startswith("application/json"), response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def data(client: TestClient, query: str, variables: dict[str, Any] | None = None) -> Any:
+    """The data of an operation that must succeed."""
+    body = gql(client, query, variables)
+    assert "errors" not in body, body["errors"]
+    return body["data"]
+
+
+def error(
+    client: TestClient, query: str, variables: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The one error of an operation that must fail: message and extensions.code."""
+    body = gql(client, query, variables)
+    assert len(body.get("errors", [])) == 1, body
+    found: dict[str, Any] = body["errors"][0]
+    return {"message": found["message"], "code": found["extensions"]["code"]}

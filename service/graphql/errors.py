@@ -19,6 +19,8 @@ def error_code(error: GraphQLError) -> str:
     original = error.original_error
     if isinstance(original, ContentError):
         return original.code
+    if isinstance(original, GraphQLError):
+        return "BAD_USER_INPUT"  # a variable's value does not fit its type
     if original is not None:
         return "INTERNAL"
     # graphql-core's own errors: the document or the variables are wrong

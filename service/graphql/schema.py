@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import strawberry
@@ -24,11 +25,13 @@ class ContentSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
+    # factories, not instances: an extension keeps per-operation state, so each operation
+    # gets its own
     extensions: list[Any] = [
-        QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-        MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
-        MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-        ErrorCodes(hide_internal_errors=settings.is_production),
+        partial(QueryDepthLimiter, max_depth=settings.graphql_max_depth),
+        partial(MaxAliasesLimiter, max_alias_count=settings.graphql_max_aliases),
+        partial(MaxTokensLimiter, max_token_count=settings.graphql_max_tokens),
+        partial(ErrorCodes, hide_internal_errors=settings.is_production),
     ]
     return ContentSchema(query=Query, extensions=extensions)
 
