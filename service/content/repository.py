@@ -254,6 +254,10 @@ class LiveRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self._lock = asyncio.Lock()
+        # revisions never change, so within a request each is read at most once, whether the
+        # domain (ranking a product page) or a DataLoader (a field) asks first
+        self._revisions: dict[int, Revision] = {}
+        self._attached: dict[tuple[str, int], list[str]] = {}
 
     async def _all(self, statement: Any) -> list[Any]:
         async with self._lock:
@@ -408,27 +412,30 @@ class LiveRepository:
         return int(rows[0][0])
 
     async def revisions(self, revision_ids: Sequence[int]) -> dict[int, Revision]:
-        if not revision_ids:
-            return {}
-        rows = await self._all(select(Revision).where(Revision.id.in_(revision_ids)))
-        return {row[0].id: row[0] for row in rows}
+        missing = [rid for rid in dict.fromkeys(revision_ids) if rid not in self._revisions]
+        if missing:
+            rows = await self._all(select(Revision).where(Revision.id.in_(missing)))
+            self._revisions.update((row[0].id, row[0]) for row in rows)
+        return {rid: self._revisions[rid] for rid in revision_ids if rid in self._revisions}
 
     async def attached(
         self, model: type[Base], column: str, revision_ids: Sequence[int]
     ) -> dict[int, list[str]]:
         """The ordered list (topics, citations ...) each revision carries in `model`."""
-        if not revision_ids:
-            return {}
         table: Any = model.__table__
-        rows = await self._all(
-            select(table.c.revision_id, table.c[column])
-            .where(table.c.revision_id.in_(revision_ids))
-            .order_by(table.c.revision_id, table.c.position)
-        )
-        attached: dict[int, list[str]] = {revision_id: [] for revision_id in revision_ids}
-        for revision_id, value in rows:
-            attached[revision_id].append(value)
-        return attached
+        name = table.name
+        missing = [rid for rid in dict.fromkeys(revision_ids) if (name, rid) not in self._attached]
+        if missing:
+            rows = await self._all(
+                select(table.c.revision_id, table.c[column])
+                .where(table.c.revision_id.in_(missing))
+                .order_by(table.c.revision_id, table.c.position)
+            )
+            for rid in missing:
+                self._attached[(name, rid)] = []
+            for revision_id, value in rows:
+                self._attached[(name, revision_id)].append(value)
+        return {rid: self._attached[(name, rid)] for rid in revision_ids}
 
     async def attached_topics(self, revision_ids: Sequence[int]) -> dict[int, list[str]]:
         return await self.attached(RevisionTopic, "topic_key", revision_ids)
