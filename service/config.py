@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_sql: bool = False
+    # origins whose pages may call the API from a browser; "*" for any (the content is public)
+    cors_origins: list[str] = Field(default=["*"])
     # limits on what one GraphQL document may ask for
     graphql_max_depth: int = Field(default=10, ge=2)
     graphql_max_aliases: int = Field(default=30, ge=1)

@@ -333,13 +333,13 @@ def test_takeaways_fall_back_per_entry(client: TestClient) -> None:
 def test_disclaimers_for_a_market(client: TestClient) -> None:
     query = "query ($m: String!, $l: String) { disclaimers(market: $m, locale: $l) { key kind title text html markets version locale release { id } } }"
     us = data(client, query, {"m": "US"})["disclaimers"]
-    assert sorted(d["kind"] for d in us) == ["FDA_STRUCTURE_FUNCTION", "NOT_MEDICAL_ADVICE"]
+    assert [d["kind"] for d in us] == ["NOT_MEDICAL_ADVICE", "FDA_STRUCTURE_FUNCTION"]
     fda = next(d for d in us if d["kind"] == "FDA_STRUCTURE_FUNCTION")
     assert fda["text"] == FDA_TEXT
     assert fda["html"] == f"<p>{FDA_TEXT}</p>"
     assert fda["markets"] == ["US"]
     eu = data(client, query, {"m": "EU", "l": "fr-FR"})["disclaimers"]
-    assert sorted(d["kind"] for d in eu) == ["COSMETIC", "NOT_MEDICAL_ADVICE"]
+    assert [d["kind"] for d in eu] == ["NOT_MEDICAL_ADVICE", "COSMETIC"]
     assert {d["locale"] for d in eu} == {"fr-FR"}
     expected_eu = {
         d.key
@@ -480,3 +480,20 @@ def test_malformed_documents_get_codes(client: TestClient) -> None:
         error(client, "query ($k: String!) { snippet(key: $k) { key } }", {"k": 5})["code"]
         == "BAD_USER_INPUT"
     )
+
+
+def test_browsers_on_partner_sites_may_call_the_api(client: TestClient) -> None:
+    preflight = client.options(
+        "/graphql",
+        headers={
+            "origin": "https://shop.example",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] in {"*", "https://shop.example"}
+    response = client.post(
+        "/graphql", json={"query": "{ release { id } }"}, headers={"origin": "https://shop.example"}
+    )
+    assert response.headers["access-control-allow-origin"] == "*"

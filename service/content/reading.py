@@ -251,8 +251,16 @@ class Reader:
         market: str,
         keys: tuple[str, ...] | None = None,
     ) -> list[LiveEntry]:
+        """Disclaimers that apply in `market`, medical advice first, then by kind and key."""
         where = LiveFilter(market=release.catalog.require("markets", market), keys=keys)
-        return await self.live.live_entries(release.id, locales, EntryKind.DISCLAIMER.value, where)
+        found = await self.live.live_entries(release.id, locales, EntryKind.DISCLAIMER.value, where)
+        revisions = await self.live.revisions([entry.revision_id for entry in found])
+
+        def order(entry: LiveEntry) -> tuple[int, str]:
+            kind = revisions[entry.revision_id].disclaimer_kind or ""
+            return (DISCLAIMER_ORDER.get(kind, len(DISCLAIMER_ORDER)), entry.key)
+
+        return sorted(found, key=order)
 
     async def product_page(
         self,
@@ -345,10 +353,8 @@ class Reader:
         if not keys:
             return []
         candidates = await self.disclaimers(release, locales, market, keys)
-        ids = [entry.revision_id for entry in candidates]
-        revisions = await self.live.revisions(ids)
-        categories = await self.live.attached_categories(ids)
-        kept = [
+        categories = await self.live.attached_categories([e.revision_id for e in candidates])
+        return [
             entry
             for entry in candidates
             # a category-specific disclaimer is kept when the category is unknown: showing the
@@ -357,10 +363,3 @@ class Reader:
             or not categories[entry.revision_id]
             or category in categories[entry.revision_id]
         ]
-        return sorted(
-            kept,
-            key=lambda e: (
-                DISCLAIMER_ORDER.get(revisions[e.revision_id].disclaimer_kind or "", 99),
-                e.key,
-            ),
-        )
