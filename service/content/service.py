@@ -35,19 +35,21 @@ from service.content.models import (
 from service.content.rendering import render
 from service.content.repository import ContentRepository, EntryLocale
 from service.content.schemas import DisclaimerFront, SnippetFront, TakeawayFile
-from service.content.seedfiles import DEFAULT_LOCALE, EntryDraft, SeedSet
+from service.content.seedfiles import CATALOG_FILES, DEFAULT_LOCALE, EntryDraft, SeedSet
 
 DEVELOPMENT_REVIEWER = "development-reviewer (automatic, development only)"
 # revisions rendered and inserted per round trip: bounds memory on large seed folders
 WRITE_BATCH = 500
 
-CATALOG_MODELS: dict[str, tuple[type[Base], str]] = {
-    "topics": (Topic, "key"),
-    "conditions": (Condition, "key"),
-    "categories": (Category, "key"),
-    "markets": (Market, "code"),
-    "citations": (Citation, "key"),
+_CATALOG_TABLES: dict[str, type[Base]] = {
+    "topics": Topic,
+    "conditions": Condition,
+    "categories": Category,
+    "markets": Market,
+    "citations": Citation,
 }
+# each catalog's table and its key column, which is the key of its seed file's items
+CATALOG_MODELS = {name: (_CATALOG_TABLES[name], key) for name, (_, key) in CATALOG_FILES.items()}
 
 
 class NothingToPublish(ContentError):

@@ -131,37 +131,30 @@ class Published:
     (A base for the concrete types, not itself part of the schema.)"""
 
     key: str
-    locale: str
+    locale: str = strawberry.field(description="The locale actually served, after fallback.")
     _entry: strawberry.Private[LiveEntry]
     _scope: strawberry.Private[Scope]
 
     async def _revision(self, info: Info) -> Revision:
         return await info.context.loaders.revision_by_id.load(self._entry.revision_id)
 
-    async def _version(self, info: Info) -> int:
-        return (await self._revision(info)).number
-
-    async def _content_hash(self, info: Info) -> str:
-        return (await self._revision(info)).content_hash
-
-    async def _release(self, info: Info) -> Release:
-        return Release.of(await info.context.loaders.release_by_id.load(self._entry.release_id))
-
     async def _citations(self, info: Info) -> list[Citation]:
         keys = await info.context.loaders.citations_by_revision.load(self._entry.revision_id)
         catalog = self._scope.release.catalog
         return [Citation.of(catalog.citations[key]) for key in keys]
 
+    @strawberry.field(description="The revision number of this entry in this locale.")
+    async def version(self, info: Info) -> int:
+        return (await self._revision(info)).number
+
+    @strawberry.field(description="The release that published this version.")
+    async def release(self, info: Info) -> Release:
+        view = await info.context.loaders.release_by_id.load(self._entry.release_id)
+        return Release.of(view)
+
 
 @strawberry.type(description="A titled explanation of a few paragraphs.")
 class Snippet(Published):
-    key: str
-    locale: str = strawberry.field(description="The locale actually served, after fallback.")
-
-    @strawberry.field(description="The revision number of this entry in this locale.")
-    async def version(self, info: Info) -> int:
-        return await self._version(info)
-
     @strawberry.field
     async def title(self, info: Info) -> str:
         return (await self._revision(info)).title or ""
@@ -219,24 +212,13 @@ class Snippet(Published):
         )
         return [Disclaimer(key=e.key, locale=e.locale, _entry=e, _scope=scope) for e in found if e]
 
-    @strawberry.field(description="The release that published this version.")
-    async def release(self, info: Info) -> Release:
-        return await self._release(info)
-
     @strawberry.field(description="SHA-256 of the content: equal hashes, equal content.")
     async def content_hash(self, info: Info) -> str:
-        return await self._content_hash(info)
+        return (await self._revision(info)).content_hash
 
 
 @strawberry.type(description="A short statement, ordered within its topic.")
 class Takeaway(Published):
-    key: str
-    locale: str = strawberry.field(description="The locale actually served, after fallback.")
-
-    @strawberry.field
-    async def version(self, info: Info) -> int:
-        return await self._version(info)
-
     @strawberry.field(description="Order within its topic, from 1.")
     async def position(self, info: Info) -> int:
         return (await self._revision(info)).position or 0
@@ -254,20 +236,9 @@ class Takeaway(Published):
     async def citations(self, info: Info) -> list[Citation]:
         return await self._citations(info)
 
-    @strawberry.field
-    async def release(self, info: Info) -> Release:
-        return await self._release(info)
-
 
 @strawberry.type(description="Legal text that depends on the market.")
 class Disclaimer(Published):
-    key: str
-    locale: str = strawberry.field(description="The locale actually served, after fallback.")
-
-    @strawberry.field
-    async def version(self, info: Info) -> int:
-        return await self._version(info)
-
     @strawberry.field
     async def kind(self, info: Info) -> DisclaimerKind:
         return DisclaimerKind((await self._revision(info)).disclaimer_kind)
@@ -287,10 +258,6 @@ class Disclaimer(Published):
     @strawberry.field(description="The markets where this text applies.")
     async def markets(self, info: Info) -> list[str]:
         return await info.context.loaders.markets_by_revision.load(self._entry.revision_id)
-
-    @strawberry.field
-    async def release(self, info: Info) -> Release:
-        return await self._release(info)
 
 
 @strawberry.type
