@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ from pytest_alembic.tests import (
     test_up_down_consistency,
     test_upgrade,
 )
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 
 from service.db import alembic_config as service_alembic_config
 from service.db import create_sync_engine, schema_status, upgrade_database
@@ -63,3 +64,29 @@ def test_upgrade_downgrade_upgrade_again(empty_database_url: str) -> None:
     assert _tables(empty_database_url) == created
     # the writers' lock row is part of the schema, not of the data
     assert scalar(empty_database_url, "SELECT count(*) FROM content_locks") == 1
+
+
+def test_releases_published_before_catalog_snapshots_get_one(empty_database_url: str) -> None:
+    config = service_alembic_config(empty_database_url)
+    command.upgrade(config, "0001")
+    engine = create_sync_engine(empty_database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO topics (key, names, descriptions) VALUES ('microbiome', :n, :d)"),
+            {"n": json.dumps({"en-US": "Microbiome"}), "d": json.dumps({})},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO releases (id, note, published_by, created_at) "
+                "VALUES (1, 'old', 'someone', CURRENT_TIMESTAMP)"
+            )
+        )
+    engine.dispose()
+
+    upgrade_database(empty_database_url)
+    snapshot = scalar(empty_database_url, "SELECT catalog FROM releases WHERE id = 1")
+    catalog = json.loads(snapshot) if isinstance(snapshot, str) else snapshot
+    assert catalog["topics"] == [
+        {"key": "microbiome", "names": {"en-US": "Microbiome"}, "descriptions": {}}
+    ]
+    assert catalog["citations"] == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pty
 import signal
 import sqlite3
 import subprocess
@@ -265,3 +266,32 @@ def test_a_run_killed_halfway_leaves_the_database_as_it_was(
     result = invoke(cli, "seed", str(root))
     assert result.exit_code == 0, result.output
     assert scalar(settings.database_url, "SELECT max(number) FROM revisions") == 1
+
+
+def test_a_long_run_in_a_terminal_shows_a_progress_bar(settings: Settings, tmp_path: Path) -> None:
+    root = generate(tmp_path / "seed", 600)
+    controller, terminal = pty.openpty()
+    env = os.environ | {"CONTENT_API_DATABASE_URL": settings.database_url, "COLUMNS": "100"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "seed", str(root)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    assert process.wait(timeout=120) == 0
+    text = shown.decode(errors="replace")
+    assert "Seeding" in text
+    assert "━" in text  # the bar itself
+    assert "Wrote 605 new revisions." in text
