@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -39,7 +39,26 @@ _PLAIN_TAGS = frozenset(
     f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")
 )
 _STR_TAG = "tag:yaml.org,2002:str"
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BASE_LOADER):  # type: ignore[misc]
+    """The safe loader, remembering how it resolved each plain scalar: seed files repeat the
+    same field names and values thousands of times, and resolving is done in Python."""
+
+    _resolved: ClassVar[dict[tuple[str, Any], str]] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is not ScalarNode:
+            return super().resolve(kind, value, implicit)
+        key = (value, implicit)
+        tag = self._resolved.get(key)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(self._resolved) < 50_000:
+                self._resolved[key] = tag
+        return tag
+
 
 CATALOG_FILES: dict[str, tuple[type[BaseModel], str]] = {
     "topics": (TopicFile, "key"),
@@ -70,14 +89,26 @@ class _FileProblem(Exception):
 
 @dataclass
 class YamlDoc:
-    """Plain data parsed from YAML, with the line where each value (by path) was written."""
+    """Plain data parsed from YAML, and the line where each value (by path) was written.
+
+    The lines are worked out only when a message needs one: most files are valid, and
+    tracking every value's line costs as much as parsing."""
 
     value: Any
-    lines: dict[Loc, int]
+    text: str = ""
+    first_line: int = 1
+    _lines: dict[Loc, int] | None = None
+
+    @property
+    def lines(self) -> dict[Loc, int]:
+        if self._lines is None:
+            self._lines = load_yaml(self.text, first_line=self.first_line, track_lines=True)._lines
+        return self._lines or {}
 
     def line_of(self, loc: Sequence[str | int]) -> int:
+        lines = self.lines
         for end in range(len(loc), -1, -1):
-            line = self.lines.get(tuple(loc[:end]))
+            line = lines.get(tuple(loc[:end]))
             if line is not None:
                 return line
         return 1
@@ -86,7 +117,7 @@ class YamlDoc:
 def _walk(
     node: Node,
     loc: Loc,
-    lines: dict[Loc, int],
+    lines: dict[Loc, int] | None,
     seen: set[int],
     first_line: int,
     constructor: SafeConstructor,
@@ -94,11 +125,11 @@ def _walk(
     line = node.start_mark.line + first_line
     if id(node) in seen:
         # the same node twice is an alias: report where it is used, not where it was anchored
-        raise _FileProblem(
-            lines.get(loc, line), "anchors and aliases (&name, *name) are not allowed"
-        )
+        where = lines.get(loc, line) if lines is not None else line
+        raise _FileProblem(where, "anchors and aliases (&name, *name) are not allowed")
     seen.add(id(node))
-    lines.setdefault(loc, line)
+    if lines is not None:
+        lines.setdefault(loc, line)
     if isinstance(node, MappingNode):
         if node.tag != "tag:yaml.org,2002:map":
             raise _FileProblem(
@@ -106,15 +137,16 @@ def _walk(
             )
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key_line = key_node.start_mark.line + first_line
-            if not isinstance(key_node, ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
+            if not isinstance(key_node, ScalarNode) or key_node.tag != _STR_TAG:
+                key_line = key_node.start_mark.line + first_line
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     raise _FileProblem(key_line, "merge keys (<<) are not allowed")
                 raise _FileProblem(key_line, "mapping keys must be plain words")
             key = str(key_node.value)
             if key in result:
-                raise _FileProblem(key_line, f"duplicate key {key!r}")
-            lines[(*loc, key)] = key_line
+                raise _FileProblem(key_node.start_mark.line + first_line, f"duplicate key {key!r}")
+            if lines is not None:
+                lines[(*loc, key)] = key_node.start_mark.line + first_line
             result[key] = _walk(value_node, (*loc, key), lines, seen, first_line, constructor)
         return result
     if isinstance(node, SequenceNode):
@@ -133,21 +165,27 @@ def _walk(
     return constructor.construct_object(node, deep=True)
 
 
-def load_yaml(text: str, *, first_line: int = 1) -> YamlDoc:
+def load_yaml(text: str, *, first_line: int = 1, track_lines: bool = False) -> YamlDoc:
     """Parse one YAML document as plain data; refuse tags, aliases and duplicate keys."""
     try:
-        root = yaml.compose(text, Loader=_LOADER)
+        root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = (mark.line if mark else 0) + first_line
         raise _FileProblem(line, f"invalid YAML: {exc.problem or exc.context}") from exc
     except yaml.YAMLError as exc:
         raise _FileProblem(first_line, f"invalid YAML: {exc}") from exc
-    lines: dict[Loc, int] = {}
+    lines: dict[Loc, int] | None = {} if track_lines else None
     if root is None:
-        return YamlDoc(None, lines)
-    value = _walk(root, (), lines, set(), first_line, SafeConstructor())
-    return YamlDoc(value, lines)
+        return YamlDoc(None, text, first_line, lines)
+    try:
+        value = _walk(root, (), lines, set(), first_line, SafeConstructor())
+    except _FileProblem:
+        if not track_lines:
+            # a problem's exact line needs the line map: parse again with it
+            return load_yaml(text, first_line=first_line, track_lines=True)
+        raise
+    return YamlDoc(value, text, first_line, lines)
 
 
 def decode(data: bytes) -> str:
@@ -210,8 +248,8 @@ def validate_model(
 def _line_map(file: Path, front_matter: bool) -> YamlDoc:
     text = decode(file.read_bytes())
     if front_matter:
-        return load_yaml(split_front_matter(text)[0], first_line=2)
-    return load_yaml(text)
+        return load_yaml(split_front_matter(text)[0], first_line=2, track_lines=True)
+    return load_yaml(text, track_lines=True)
 
 
 @dataclass(frozen=True)
