@@ -17,6 +17,7 @@ from rich.table import Table
 
 from service.config import Settings
 from service.content.errors import ContentError, SeedValidationError
+from service.content.models import EntryKind
 from service.content.operations import (
     bootstrap_development,
     in_transaction,
@@ -66,6 +67,7 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
     except SeedValidationError as exc:
         for problem in exc.problems:
             err.print(str(problem), markup=False)
+        print_rejections(exc.rejected)
         err.print(f"[bold red]error:[/] {exc.message}; nothing was written")
         raise typer.Exit(EXIT_CONTENT_ERROR) from exc
     except ContentError as exc:
@@ -112,11 +114,24 @@ def migrate() -> None:
     out.print(f"Database schema is at revision {current}.")
 
 
-def print_seed_report(report: SeedReport) -> None:
-    table = Table(title="Dry run: nothing written" if report.dry_run else "Seed summary")
+def summary_table(title: str) -> Table:
+    table = Table(title=title)
     table.add_column("kind")
     for column in ("created", "unchanged", "rejected"):
         table.add_column(column, justify="right")
+    return table
+
+
+def print_rejections(rejected: dict[str, int]) -> None:
+    """The summary of a refused run: nothing created, the files rejected per kind."""
+    table = summary_table("Seed summary: refused, nothing written")
+    for kind in [*(k.value for k in EntryKind), "catalog"]:
+        table.add_row(kind, "0", "-", str(rejected.get(kind, 0)))
+    err.print(table)
+
+
+def print_seed_report(report: SeedReport) -> None:
+    table = summary_table("Dry run: nothing written" if report.dry_run else "Seed summary")
     for kind, count in report.kinds.items():
         table.add_row(kind, str(count.created), str(count.unchanged), str(count.rejected))
     out.print(table)

@@ -132,6 +132,8 @@ def test_invalid_files_exit_non_zero_and_leave_the_database_unchanged(
     assert "seed/snippets/secretome.en-US.md:" in result.output
     assert "evidence: Input should be" in result.output
     assert "nothing was written" in result.output
+    assert summary_row(result.output, "snippet") == ["0", "-", "1"]
+    assert summary_row(result.output, "takeaway") == ["0", "-", "0"]
     assert table_counts(settings.database_url) == before
 
 

@@ -297,7 +297,6 @@ class CatalogItem:
 class SeedSet:
     catalogs: dict[str, list[CatalogItem]] = field(default_factory=dict)
     entries: list[EntryDraft] = field(default_factory=list)
-    files_read: dict[str, int] = field(default_factory=dict)
 
     def catalog_keys(self, name: str) -> set[str]:
         key_field = CATALOG_FILES[name][1]
@@ -362,7 +361,6 @@ def _read_catalog(
         seed.catalogs[name].append(
             CatalogItem(item, Located(display, path, front_matter=False), index)
         )
-    seed.files_read["catalog"] = seed.files_read.get("catalog", 0) + 1
 
 
 def _read_entry(
@@ -433,7 +431,6 @@ def read_seed(root: Path, *, progress: Callable[[int], None] | None = None) -> S
         )
     for kind, path in entry_paths:
         draft = _read_entry(kind, path, _relative(path, root), problems)
-        seed.files_read[kind.value] = seed.files_read.get(kind.value, 0) + 1
         if draft is not None:
             seed.entries.append(draft)
         if progress is not None:
@@ -441,7 +438,7 @@ def read_seed(root: Path, *, progress: Callable[[int], None] | None = None) -> S
     if not problems:
         problems.extend(check_references(seed))
     if problems:
-        raise SeedValidationError(problems, rejected=_count_rejected(problems))
+        raise SeedValidationError(problems, rejected=count_rejected(problems))
     return seed
 
 
@@ -452,7 +449,7 @@ def _kind_of_path(path: str) -> str:
     return "catalog"
 
 
-def _count_rejected(problems: list[Problem]) -> dict[str, int]:
+def count_rejected(problems: list[Problem]) -> dict[str, int]:
     """How many files of each kind have at least one problem."""
     files: dict[str, set[str]] = {}
     for problem in problems:

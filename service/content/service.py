@@ -35,7 +35,13 @@ from service.content.models import (
 from service.content.rendering import render
 from service.content.repository import ContentRepository, EntryLocale
 from service.content.schemas import DisclaimerFront, SnippetFront, TakeawayFile
-from service.content.seedfiles import CATALOG_FILES, DEFAULT_LOCALE, EntryDraft, SeedSet
+from service.content.seedfiles import (
+    CATALOG_FILES,
+    DEFAULT_LOCALE,
+    EntryDraft,
+    SeedSet,
+    count_rejected,
+)
 
 DEVELOPMENT_REVIEWER = "development-reviewer (automatic, development only)"
 # revisions rendered and inserted per round trip: bounds memory on large seed folders
@@ -224,7 +230,7 @@ class ContentService:
             report.planned.append(PlannedRevision(draft, number, digest, known is None))
             report.kinds[draft.kind.value].created += 1
         if problems:
-            raise SeedValidationError(problems, rejected={"entries": len(problems)})
+            raise SeedValidationError(problems, rejected=count_rejected(problems))
         if dry_run:
             return report
 
