@@ -65,13 +65,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_template(postgres_server: bool) -> Iterator[str]:
-    name = f"contentapi_template_{uuid.uuid4().hex[:12]}"
-    _admin(f'CREATE DATABASE "{name}"')
-    try:
-        upgrade_database(pg_url(name))
-        yield name
-    finally:
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database() as url:
+        upgrade_database(url)
+        yield url.rsplit("/", 1)[1]
 
 
 @contextmanager
@@ -81,9 +77,16 @@ def fresh_database(request: pytest.FixtureRequest, kind: str, tmp_path: Path) ->
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
-    template = request.getfixturevalue("postgres_template")
+    with postgres_database(template=request.getfixturevalue("postgres_template")) as url:
+        yield url
+
+
+@contextmanager
+def postgres_database(template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database (a copy of `template` when given), dropped afterwards."""
     name = f"contentapi_test_{uuid.uuid4().hex[:12]}"
-    _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    copy = f' TEMPLATE "{template}"' if template else ""
+    _admin(f'CREATE DATABASE "{name}"{copy}')
     try:
         yield pg_url(name)
     finally:
@@ -97,12 +100,8 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
     request.getfixturevalue("postgres_server")
-    name = f"contentapi_empty_{uuid.uuid4().hex[:12]}"
-    _admin(f'CREATE DATABASE "{name}"')
-    try:
-        yield pg_url(name)
-    finally:
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(params=DATABASES)

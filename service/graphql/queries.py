@@ -14,7 +14,6 @@ from service.content.reading import (
     ProductCriteria,
     ReleaseView,
     SnippetCriteria,
-    localized,
 )
 from service.content.repository import LiveEntry
 from service.graphql.context import Info
@@ -112,11 +111,8 @@ class Query:
         scope = await _scope(info, release, locale)
         if scope is None:
             return []
-        items = scope.release.catalog.conditions
-        return [
-            Condition(key=key, name=localized(items[key]["names"], scope.locales))
-            for key in sorted(items)
-        ]
+        catalog = scope.release.catalog
+        return [Condition.of(catalog, key, scope.locales) for key in sorted(catalog.conditions)]
 
     @strawberry.field(description="Every product category, in the catalog of the release.")
     async def categories(
@@ -128,11 +124,8 @@ class Query:
         scope = await _scope(info, release, locale)
         if scope is None:
             return []
-        items = scope.release.catalog.categories
-        return [
-            Category(key=key, name=localized(items[key]["names"], scope.locales))
-            for key in sorted(items)
-        ]
+        catalog = scope.release.catalog
+        return [Category.of(catalog, key, scope.locales) for key in sorted(catalog.categories)]
 
     @strawberry.field(description="Every market, in the catalog of the release.")
     async def markets(

@@ -72,11 +72,19 @@ class Condition:
     key: str
     name: str
 
+    @classmethod
+    def of(cls, catalog: Catalog, key: str, locales: LocalePreference) -> Condition:
+        return cls(key=key, name=localized(catalog.conditions[key]["names"], locales))
+
 
 @strawberry.type(description="A product category a partner sells.")
 class Category:
     key: str
     name: str
+
+    @classmethod
+    def of(cls, catalog: Catalog, key: str, locales: LocalePreference) -> Category:
+        return cls(key=key, name=localized(catalog.categories[key]["names"], locales))
 
 
 @strawberry.type(description="Where content may be shown, and in which locales.")
@@ -178,13 +186,7 @@ class Snippet(Published):
     @strawberry.field
     async def conditions(self, info: Info) -> list[Condition]:
         keys = await info.context.loaders.conditions_by_revision.load(self._entry.revision_id)
-        catalog = self._scope.release.catalog
-        return [
-            Condition(
-                key=key, name=localized(catalog.conditions[key]["names"], self._scope.locales)
-            )
-            for key in keys
-        ]
+        return [Condition.of(self._scope.release.catalog, key, self._scope.locales) for key in keys]
 
     @strawberry.field
     async def tags(self, info: Info) -> list[str]:
