@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import case, func, insert, or_, select, update
+from sqlalchemy import Integer, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.content.models import (
@@ -259,9 +260,9 @@ class LiveRepository:
         self._revisions: dict[int, Revision] = {}
         self._attached: dict[tuple[str, int], list[str]] = {}
 
-    async def _all(self, statement: Any) -> list[Any]:
+    async def _all(self, statement: Any, params: dict[str, Any] | None = None) -> list[Any]:
         async with self._lock:
-            return list((await self.session.execute(statement)).all())
+            return list((await self.session.execute(statement, params)).all())
 
     async def release(self, release_id: int | None) -> Release | None:
         statement = select(Release)
@@ -276,108 +277,6 @@ class LiveRepository:
         rows = await self._all(select(func.coalesce(func.max(Release.id), 0)))
         return int(rows[0][0])
 
-    def _chosen(self, release_id: int, locales: LocalePreference, kind: str) -> Any:
-        """Per entry of `kind`, the live revision in the best available locale, as a subquery."""
-        newest = (
-            select(
-                ReleaseItem.entry_id,
-                ReleaseItem.locale,
-                func.max(ReleaseItem.release_id).label("release_id"),
-            )
-            .where(ReleaseItem.release_id <= release_id)
-            .group_by(ReleaseItem.entry_id, ReleaseItem.locale)
-            .subquery()
-        )
-        same_language = ReleaseItem.locale.like(f"{locales.language}-%")
-        rank = case(
-            (ReleaseItem.locale == locales.requested, 0),
-            (ReleaseItem.locale == locales.language, 1),
-            (same_language, 2),
-            else_=3,
-        )
-        return (
-            select(
-                Entry.id.label("entry_id"),
-                Entry.key.label("key"),
-                ReleaseItem.locale.label("locale"),
-                ReleaseItem.revision_id.label("revision_id"),
-                ReleaseItem.release_id.label("release_id"),
-                func.row_number()
-                .over(partition_by=Entry.id, order_by=(rank, ReleaseItem.locale))
-                .label("preference"),
-            )
-            .join(
-                newest,
-                (ReleaseItem.entry_id == newest.c.entry_id)
-                & (ReleaseItem.locale == newest.c.locale)
-                & (ReleaseItem.release_id == newest.c.release_id),
-            )
-            .join(Entry, Entry.id == ReleaseItem.entry_id)
-            .where(
-                Entry.kind == kind,
-                ReleaseItem.revision_id.is_not(None),
-                or_(
-                    ReleaseItem.locale.in_({locales.requested, locales.language, locales.default}),
-                    same_language,
-                ),
-            )
-            .subquery()
-        )
-
-    def _filtered(
-        self, release_id: int, locales: LocalePreference, kind: str, where: LiveFilter
-    ) -> tuple[Any, list[Any]]:
-        chosen = self._chosen(release_id, locales, kind)
-        revision = chosen.c.revision_id
-
-        def attached(model: Any, column: Any, values: tuple[str, ...] | list[str]) -> Any:
-            return (
-                select(model.revision_id)
-                .where(model.revision_id == revision, column.in_(values))
-                .exists()
-            )
-
-        conditions: list[Any] = [chosen.c.preference == 1]
-        if where.market is not None:
-            conditions.append(attached(RevisionMarket, RevisionMarket.market_code, [where.market]))
-        conditions.extend(
-            attached(RevisionTopic, RevisionTopic.topic_key, [t]) for t in where.topics
-        )
-        conditions.extend(
-            attached(RevisionCondition, RevisionCondition.condition_key, [c])
-            for c in where.conditions
-        )
-        if where.tag is not None:
-            conditions.append(attached(RevisionTag, RevisionTag.tag, [where.tag]))
-        if where.evidence is not None:
-            conditions.append(
-                select(Revision.id)
-                .where(Revision.id == revision, Revision.evidence == where.evidence)
-                .exists()
-            )
-        if where.keys is not None:
-            conditions.append(chosen.c.key.in_(where.keys))
-        if where.category is not None:
-            has_categories = select(RevisionCategory.revision_id).where(
-                RevisionCategory.revision_id == revision
-            )
-            conditions.append(
-                or_(
-                    ~has_categories.exists(),
-                    attached(RevisionCategory, RevisionCategory.category_key, [where.category]),
-                )
-            )
-        if where.any_topics or where.any_conditions:
-            conditions.append(
-                or_(
-                    attached(RevisionTopic, RevisionTopic.topic_key, where.any_topics),
-                    attached(
-                        RevisionCondition, RevisionCondition.condition_key, where.any_conditions
-                    ),
-                )
-            )
-        return chosen, conditions
-
     async def live_entries(
         self,
         release_id: int,
@@ -389,26 +288,18 @@ class LiveRepository:
         limit: int | None = None,
     ) -> list[LiveEntry]:
         """Live entries matching `where`, ordered by key; a page of them with after_key/limit."""
-        chosen, conditions = self._filtered(release_id, locales, kind, where)
-        statement = select(
-            chosen.c.entry_id,
-            chosen.c.key,
-            chosen.c.locale,
-            chosen.c.revision_id,
-            chosen.c.release_id,
-        ).where(*conditions)
-        if after_key is not None:
-            statement = statement.where(chosen.c.key > after_key)
-        statement = statement.order_by(chosen.c.key)
-        if limit is not None:
-            statement = statement.limit(limit)
-        return [LiveEntry(*row) for row in await self._all(statement)]
+        shape = _FilterShape.of(where, paged=after_key is not None, limited=limit is not None)
+        params = _live_parameters(release_id, locales, kind, where)
+        params |= {"after_key": after_key, "limit": limit}
+        rows = await self._all(_live_statement(shape, count=False), params)
+        return [LiveEntry(*row) for row in rows]
 
     async def count_live_entries(
         self, release_id: int, locales: LocalePreference, kind: str, where: LiveFilter
     ) -> int:
-        chosen, conditions = self._filtered(release_id, locales, kind, where)
-        rows = await self._all(select(func.count()).select_from(chosen).where(*conditions))
+        shape = _FilterShape.of(where, paged=False, limited=False)
+        params = _live_parameters(release_id, locales, kind, where)
+        rows = await self._all(_live_statement(shape, count=True), params)
         return int(rows[0][0])
 
     async def revisions(self, revision_ids: Sequence[int]) -> dict[int, Revision]:
@@ -457,3 +348,176 @@ class LiveRepository:
 
     async def attached_markets(self, revision_ids: Sequence[int]) -> dict[int, list[str]]:
         return await self.attached(RevisionMarket, "market_code", revision_ids)
+
+
+# --- the statement behind every read: built once per shape of filter, then reused ---------------
+
+
+@dataclass(frozen=True)
+class _FilterShape:
+    """Which conditions a LiveFilter sets: statements are cached by this, values are bound."""
+
+    market: bool
+    topics: int
+    conditions: int
+    tag: bool
+    evidence: bool
+    keys: bool
+    category: bool
+    relevance: bool
+    paged: bool
+    limited: bool
+
+    @classmethod
+    def of(cls, where: LiveFilter, *, paged: bool, limited: bool) -> _FilterShape:
+        return cls(
+            market=where.market is not None,
+            topics=len(where.topics),
+            conditions=len(where.conditions),
+            tag=where.tag is not None,
+            evidence=where.evidence is not None,
+            keys=where.keys is not None,
+            category=where.category is not None,
+            relevance=bool(where.any_topics or where.any_conditions),
+            paged=paged,
+            limited=limited,
+        )
+
+
+def _live_parameters(
+    release_id: int, locales: LocalePreference, kind: str, where: LiveFilter
+) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "release_id": release_id,
+        "kind": kind,
+        "requested": locales.requested,
+        "language": locales.language,
+        "default_locale": locales.default,
+        "same_language": f"{locales.language}-%",
+        "market": where.market,
+        "tag": where.tag,
+        "evidence": where.evidence,
+        "keys": list(where.keys or ()),
+        "category": where.category,
+        "any_topics": list(where.any_topics),
+        "any_conditions": list(where.any_conditions),
+    }
+    params |= {f"topic_{i}": topic for i, topic in enumerate(where.topics)}
+    params |= {f"condition_{i}": condition for i, condition in enumerate(where.conditions)}
+    return params
+
+
+@lru_cache(maxsize=256)
+def _live_statement(shape: _FilterShape, *, count: bool) -> Any:
+    """Per entry of a kind, the revision live as of a release in the best available locale
+    (exact, bare language, same language, default), with the filter's conditions on it."""
+    newest = (
+        select(
+            ReleaseItem.entry_id,
+            ReleaseItem.locale,
+            func.max(ReleaseItem.release_id).label("release_id"),
+        )
+        .where(ReleaseItem.release_id <= bindparam("release_id"))
+        .group_by(ReleaseItem.entry_id, ReleaseItem.locale)
+        .subquery()
+    )
+    same_language = ReleaseItem.locale.like(bindparam("same_language"))
+    rank = case(
+        (ReleaseItem.locale == bindparam("requested"), 0),
+        (ReleaseItem.locale == bindparam("language"), 1),
+        (same_language, 2),
+        else_=3,
+    )
+    chosen = (
+        select(
+            Entry.id.label("entry_id"),
+            Entry.key.label("key"),
+            ReleaseItem.locale.label("locale"),
+            ReleaseItem.revision_id.label("revision_id"),
+            ReleaseItem.release_id.label("release_id"),
+            func.row_number()
+            .over(partition_by=Entry.id, order_by=(rank, ReleaseItem.locale))
+            .label("preference"),
+        )
+        .join(
+            newest,
+            (ReleaseItem.entry_id == newest.c.entry_id)
+            & (ReleaseItem.locale == newest.c.locale)
+            & (ReleaseItem.release_id == newest.c.release_id),
+        )
+        .join(Entry, Entry.id == ReleaseItem.entry_id)
+        .where(
+            Entry.kind == bindparam("kind"),
+            ReleaseItem.revision_id.is_not(None),
+            or_(
+                ReleaseItem.locale.in_(
+                    [bindparam("requested"), bindparam("language"), bindparam("default_locale")]
+                ),
+                same_language,
+            ),
+        )
+        .subquery()
+    )
+    revision = chosen.c.revision_id
+
+    def attached(model: Any, column: Any, value: Any) -> Any:
+        matches = column.in_(value) if value.expanding else column == value
+        return select(model.revision_id).where(model.revision_id == revision, matches).exists()
+
+    conditions: list[Any] = [chosen.c.preference == 1]
+    if shape.market:
+        conditions.append(attached(RevisionMarket, RevisionMarket.market_code, bindparam("market")))
+    conditions.extend(
+        attached(RevisionTopic, RevisionTopic.topic_key, bindparam(f"topic_{i}"))
+        for i in range(shape.topics)
+    )
+    conditions.extend(
+        attached(RevisionCondition, RevisionCondition.condition_key, bindparam(f"condition_{i}"))
+        for i in range(shape.conditions)
+    )
+    if shape.tag:
+        conditions.append(attached(RevisionTag, RevisionTag.tag, bindparam("tag")))
+    if shape.evidence:
+        conditions.append(
+            select(Revision.id)
+            .where(Revision.id == revision, Revision.evidence == bindparam("evidence"))
+            .exists()
+        )
+    if shape.keys:
+        conditions.append(chosen.c.key.in_(bindparam("keys", expanding=True)))
+    if shape.category:
+        has_categories = select(RevisionCategory.revision_id).where(
+            RevisionCategory.revision_id == revision
+        )
+        conditions.append(
+            or_(
+                ~has_categories.exists(),
+                attached(RevisionCategory, RevisionCategory.category_key, bindparam("category")),
+            )
+        )
+    if shape.relevance:
+        conditions.append(
+            or_(
+                attached(
+                    RevisionTopic,
+                    RevisionTopic.topic_key,
+                    bindparam("any_topics", expanding=True),
+                ),
+                attached(
+                    RevisionCondition,
+                    RevisionCondition.condition_key,
+                    bindparam("any_conditions", expanding=True),
+                ),
+            )
+        )
+    if count:
+        return select(func.count()).select_from(chosen).where(*conditions)
+    statement = select(
+        chosen.c.entry_id, chosen.c.key, chosen.c.locale, chosen.c.revision_id, chosen.c.release_id
+    ).where(*conditions)
+    if shape.paged:
+        statement = statement.where(chosen.c.key > bindparam("after_key"))
+    statement = statement.order_by(chosen.c.key)
+    if shape.limited:
+        statement = statement.limit(bindparam("limit", type_=Integer))
+    return statement

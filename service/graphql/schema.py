@@ -7,7 +7,12 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.types import ExecutionContext
 
 from service.config import PROJECT_ROOT, Settings
@@ -32,6 +37,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         partial(MaxAliasesLimiter, max_alias_count=settings.graphql_max_aliases),
         partial(MaxTokensLimiter, max_token_count=settings.graphql_max_tokens),
         partial(ErrorCodes, hide_internal_errors=settings.is_production),
+        # partners send the same few documents again and again: validate each once
+        partial(ValidationCache, maxsize=256),
     ]
     return ContentSchema(query=Query, extensions=extensions)
 
