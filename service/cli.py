@@ -151,8 +151,8 @@ def print_seed_report(report: SeedReport) -> None:
         out.print("Nothing to write: the database already matches the seed files.")
     elif not report.dry_run:
         out.print(f"Wrote {report.revisions_created} new revisions.")
-        if report.approved:
-            out.print(f"Approved {report.approved} of them as the development reviewer.")
+    if report.approved:
+        out.print(f"Approved {report.approved} revisions as the development reviewer.")
 
 
 @app.command()

@@ -124,3 +124,15 @@ def test_publish_needs_a_note(cli: CliRunner, settings: Settings) -> None:
     assert result.exit_code == 2
     assert "--note must say why this release exists" in result.output
     assert scalar(settings.database_url, "SELECT count(*) FROM releases") == 0
+
+
+def test_approving_in_development_covers_revisions_written_by_an_earlier_run(
+    cli: CliRunner, settings: Settings
+) -> None:
+    invoke(cli, "seed", str(SEED))
+    result = invoke(cli, "seed", str(SEED), "--approve")
+    assert "Nothing to write" in result.output
+    assert f"Approved {ENTRY_FILES} revisions as the development reviewer." in result.output
+    assert "Published release 1" in invoke(cli, "publish", "--note", "one").output
+    again = invoke(cli, "seed", str(SEED), "--approve")
+    assert "Approved" not in again.output  # nothing left undecided

@@ -125,6 +125,19 @@ class ContentRepository:
     async def insert_decisions(self, rows: Sequence[Mapping[str, Any]]) -> None:
         await self.insert_rows(ReviewDecision, rows)
 
+    async def undecided_latest_revisions(self) -> list[int]:
+        """The newest revision of each (entry, locale) when no decision has been recorded on it."""
+        latest = await self.latest_revisions()
+        ids = [revision.revision_id for revision in latest.values()]
+        if not ids:
+            return []
+        decided = set(
+            await self.session.scalars(
+                select(ReviewDecision.revision_id).where(ReviewDecision.revision_id.in_(ids))
+            )
+        )
+        return sorted(rid for rid in ids if rid not in decided)
+
     async def newest_approved_revisions(self) -> dict[EntryLocale, int]:
         """Per (entry, locale), the highest-numbered revision whose latest decision is approval."""
         last_decision = (

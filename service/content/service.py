@@ -254,30 +254,13 @@ class ContentService:
 
         for start in range(0, len(report.planned), WRITE_BATCH):
             batch = report.planned[start : start + WRITE_BATCH]
-            await self._write_revisions(batch, entry_ids, author=author, approve_as=approve_as)
+            await self._write_revisions(batch, entry_ids, author=author)
             if progress is not None:
                 progress(len(batch))
         if approve_as is not None:
-            report.approved = len(report.planned)
-        return report
-
-    async def _write_revisions(
-        self,
-        batch: list[PlannedRevision],
-        entry_ids: dict[str, int],
-        *,
-        author: str,
-        approve_as: str | None,
-    ) -> None:
-        rows = [_revision_row(plan, entry_ids[plan.draft.key], author) for plan in batch]
-        revision_ids = await self.repository.insert_revisions(rows)
-        links: dict[type[Base], list[dict[str, Any]]] = {}
-        for revision_id, plan in zip(revision_ids, batch, strict=True):
-            for model, link_rows in _link_rows(revision_id, plan.draft).items():
-                links.setdefault(model, []).extend(link_rows)
-        for model, link_rows in links.items():
-            await self.repository.insert_rows(model, link_rows)
-        if approve_as is not None:
+            # the newest revision of every entry and locale still awaiting a decision, whether
+            # this run wrote it or an earlier run without --approve did
+            pending = await self.repository.undecided_latest_revisions()
             await self.repository.insert_decisions(
                 [
                     {
@@ -287,9 +270,27 @@ class ContentService:
                         "reason": "approved automatically by the development seed",
                         "created_at": utcnow(),
                     }
-                    for revision_id in revision_ids
+                    for revision_id in pending
                 ]
             )
+            report.approved = len(pending)
+        return report
+
+    async def _write_revisions(
+        self,
+        batch: list[PlannedRevision],
+        entry_ids: dict[str, int],
+        *,
+        author: str,
+    ) -> None:
+        rows = [_revision_row(plan, entry_ids[plan.draft.key], author) for plan in batch]
+        revision_ids = await self.repository.insert_revisions(rows)
+        links: dict[type[Base], list[dict[str, Any]]] = {}
+        for revision_id, plan in zip(revision_ids, batch, strict=True):
+            for model, link_rows in _link_rows(revision_id, plan.draft).items():
+                links.setdefault(model, []).extend(link_rows)
+        for model, link_rows in links.items():
+            await self.repository.insert_rows(model, link_rows)
 
     async def _plan_catalogs(
         self, seed: SeedSet, report: SeedReport
