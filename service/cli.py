@@ -17,7 +17,7 @@ from rich.table import Table
 
 from service.config import Settings
 from service.content.errors import ContentError, SeedValidationError
-from service.content.models import EntryKind
+from service.content.models import EntryKind, Release
 from service.content.operations import (
     bootstrap_development,
     in_transaction,
@@ -162,7 +162,10 @@ def seed(
         bool, typer.Option("--dry-run", help="Show the plan, write nothing")
     ] = False,
     approve: Annotated[
-        bool, typer.Option("--approve", help="Development only: approve the new revisions")
+        bool,
+        typer.Option(
+            "--approve", help="Development only: approve every revision awaiting a decision"
+        ),
     ] = False,
     author: Annotated[str | None, typer.Option(help="Recorded as the author")] = None,
 ) -> None:
@@ -191,14 +194,19 @@ def publish(
     if not note.strip():
         fail("--note must say why this release exists", EXIT_CONFIG_ERROR)
     require_current_schema(settings)
+    outcome = run(_publish_unless_nothing_new(settings, note.strip(), actor(by)))
+    if isinstance(outcome, str):
+        out.print(outcome.capitalize() + ".")
+    else:
+        out.print(f"Published release {outcome.id}: {outcome.note}")
+
+
+async def _publish_unless_nothing_new(settings: Settings, note: str, by: str) -> Release | str:
+    """The new release, or why there is none: nothing new is an answer, not a failure."""
     try:
-        release = asyncio.run(publish_release(settings, note=note.strip(), published_by=actor(by)))
+        return await publish_release(settings, note=note, published_by=by)
     except NothingToPublish as exc:
-        out.print(exc.message.capitalize() + ".")
-        return
-    except ContentError as exc:
-        fail(exc.message)
-    out.print(f"Published release {release.id}: {release.note}")
+        return exc.message
 
 
 @app.command()
