@@ -177,9 +177,6 @@ class ContentRepository:
     async def latest_release_id(self) -> int:
         return int(await self.session.scalar(select(func.coalesce(func.max(Release.id), 0))) or 0)
 
-    async def release(self, release_id: int) -> Release | None:
-        return await self.session.get(Release, release_id)
-
     async def live_revisions(self, release_id: int) -> dict[EntryLocale, int]:
         """What each (entry, locale) shows as of `release_id`: a pure function of releases 1..N."""
         newest = (

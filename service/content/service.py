@@ -133,10 +133,6 @@ class SeedReport:
         return bool(self.planned) or self.catalog_changes > 0
 
 
-def _catalog_values(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(mode="json")
-
-
 def _link_rows(revision_id: int, draft: EntryDraft) -> dict[type[Base], list[dict[str, Any]]]:
     front = draft.front
     lists: dict[type[Base], tuple[str, list[str]]] = {
@@ -301,7 +297,7 @@ class ContentService:
             inserts: list[dict[str, Any]] = []
             updates: list[tuple[Any, dict[str, Any]]] = []
             for item in seed.catalog(name):
-                values = _catalog_values(item)
+                values = item.model_dump(mode="json")
                 row = existing.get(str(values[key_column]))
                 if row is None:
                     inserts.append(values)
