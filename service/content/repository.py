@@ -245,6 +245,7 @@ class LocalePreference:
 class LiveFilter:
     """Conditions on the revision served; every field set must hold."""
 
+    # only revisions cleared for the market may serve: it narrows the locale chain itself
     market: str | None = None
     topics: tuple[str, ...] = ()  # each must be among the revision's topics
     conditions: tuple[str, ...] = ()
@@ -420,7 +421,11 @@ def _live_parameters(
 @lru_cache(maxsize=256)
 def _live_statement(shape: _FilterShape, *, count: bool) -> Any:
     """Per entry of a kind, the revision live as of a release in the best available locale
-    (exact, bare language, same language, default), with the filter's conditions on it."""
+    (exact, bare language, same language, default), with the filter's conditions on it.
+
+    A market narrows the candidates before the locale is chosen, not after: a translation
+    not cleared for the market gives way to the next locale in the chain that is, so an
+    entry drops out only when no locale of the chain may be shown there."""
     newest = (
         select(
             ReleaseItem.entry_id,
@@ -431,6 +436,19 @@ def _live_statement(shape: _FilterShape, *, count: bool) -> Any:
         .group_by(ReleaseItem.entry_id, ReleaseItem.locale)
         .subquery()
     )
+    candidates: list[Any] = [
+        Entry.kind == bindparam("kind"),
+        ReleaseItem.revision_id.is_not(None),
+    ]
+    if shape.market:
+        candidates.append(
+            select(RevisionMarket.revision_id)
+            .where(
+                RevisionMarket.revision_id == ReleaseItem.revision_id,
+                RevisionMarket.market_code == bindparam("market"),
+            )
+            .exists()
+        )
     same_language = ReleaseItem.locale.like(bindparam("same_language"))
     rank = case(
         (ReleaseItem.locale == bindparam("requested"), 0),
@@ -457,8 +475,7 @@ def _live_statement(shape: _FilterShape, *, count: bool) -> Any:
         )
         .join(Entry, Entry.id == ReleaseItem.entry_id)
         .where(
-            Entry.kind == bindparam("kind"),
-            ReleaseItem.revision_id.is_not(None),
+            *candidates,
             or_(
                 ReleaseItem.locale.in_(
                     [bindparam("requested"), bindparam("language"), bindparam("default_locale")]
@@ -475,8 +492,6 @@ def _live_statement(shape: _FilterShape, *, count: bool) -> Any:
         return select(model.revision_id).where(model.revision_id == revision, matches).exists()
 
     conditions: list[Any] = [chosen.c.preference == 1]
-    if shape.market:
-        conditions.append(attached(RevisionMarket, RevisionMarket.market_code, bindparam("market")))
     conditions.extend(
         attached(RevisionTopic, RevisionTopic.topic_key, bindparam(f"topic_{i}"))
         for i in range(shape.topics)
