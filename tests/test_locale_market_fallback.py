@@ -8,7 +8,6 @@ and the second snippet not at all.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
