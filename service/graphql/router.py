@@ -72,9 +72,9 @@ def negotiate_media_type(accept: str | None) -> str | None:
     Each media type takes the quality of the most specific range that names it (RFC 9110);
     the higher quality wins. At equal quality, a type the client named beats one it only
     reached through a wildcard. When it named both, it gets `application/graphql-response+json`,
-    which the specification recommends; when it named neither (`*/*`, `application/*`), or
-    sent no Accept header at all, it gets `application/json`, the default the specification
-    keeps for clients written before the new media type, so curl, browsers' `fetch` and every
+    which the specification recommends. When it named neither (`*/*`, `application/*`) or sent
+    no Accept header, where the specification leaves the choice to the server, it gets
+    `application/json` (as the reference audit expects), so curl, browsers' `fetch` and every
     existing partner see what they always saw.
     """
     if accept is None or not accept.strip():
