@@ -8,12 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
-from strawberry.fastapi import GraphQLRouter
 
 from service.config import Settings
 from service.content.reading import ReleaseCache
 from service.db import create_engine_for, create_sessionmaker
 from service.graphql.context import get_context
+from service.graphql.router import ContentGraphQLRouter
 from service.graphql.schema import build_schema
 
 
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_age=86_400,
     )
 
-    graphql = GraphQLRouter(
+    graphql = ContentGraphQLRouter(
         build_schema(settings),
         context_getter=get_context,
         graphql_ide=None if settings.is_production else "graphiql",

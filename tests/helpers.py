@@ -1,10 +1,18 @@
-"""Small helpers the tests share: running the CLI and reading the database as a user would."""
+"""Small helpers the tests share: running the CLI and the service, and reading the database as a
+user would."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from typing import Any
 
+import httpx2 as httpx
 from click.testing import Result
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -68,3 +76,41 @@ def error(
     assert len(body.get("errors", [])) == 1, body
     found: dict[str, Any] = body["errors"][0]
     return {"message": found["message"], "code": found["extensions"]["code"]}
+
+
+# --- the real service, as `contentapi serve` runs it -----------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_serve(database_url: str, env_name: str, port: int) -> subprocess.Popen[str]:
+    env = os.environ | {"CONTENT_API_DATABASE_URL": database_url, "CONTENT_API_ENV": env_name}
+    return subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_until_up(process: subprocess.Popen[str], port: int) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(process.communicate()[0])
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError("the service did not start in time")
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGINT)
+    return process.communicate(timeout=30)[0]

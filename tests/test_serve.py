@@ -3,56 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 
-import httpx2 as httpx
 import pytest
 
 from service.config import Environment, Settings
 from service.content.errors import Forbidden
 from service.content.operations import bootstrap_development
 from service.content.service import DEVELOPMENT_REVIEWER
-from tests.helpers import query, scalar
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_serve(database_url: str, env_name: str, port: int) -> subprocess.Popen[str]:
-    env = os.environ | {"CONTENT_API_DATABASE_URL": database_url, "CONTENT_API_ENV": env_name}
-    return subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def wait_until_up(process: subprocess.Popen[str], port: int) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(process.communicate()[0])
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise AssertionError("the service did not start in time")
-
-
-def stop(process: subprocess.Popen[str]) -> str:
-    process.send_signal(signal.SIGINT)
-    return process.communicate(timeout=30)[0]
+from tests.helpers import free_port, query, scalar, start_serve, stop, wait_until_up
 
 
 def test_development_serve_on_an_empty_database_migrates_seeds_and_publishes(
