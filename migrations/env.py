@@ -6,8 +6,8 @@ from alembic import context
 from sqlalchemy import Connection, Engine
 
 from service.config import Settings
-from service.content.models import Base
 from service.db import create_sync_engine
+from service.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,10 +80,6 @@ def require_current_schema(settings: Settings) -> None:
             f"the database schema is at {current or 'nothing'}, the code needs {head}: "
             "run `contentapi migrate` first"
         )
-
-
-def actor(explicit: str | None) -> str:
-    return explicit or getpass.getuser()
 
 
 @contextmanager
@@ -167,7 +162,13 @@ def seed(
             "--approve", help="Development only: approve every revision awaiting a decision"
         ),
     ] = False,
-    author: Annotated[str | None, typer.Option(help="Recorded as the author")] = None,
+    author: Annotated[
+        str | None, typer.Option(help="Development only: the author's name (default: you)")
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option("--key", "--api-key", envvar="CONTENT_API_KEY", help="Your staff API key"),
+    ] = None,
 ) -> None:
     """Validate the seed files and write a new revision for each changed entry."""
     settings = load_settings()
@@ -177,7 +178,7 @@ def seed(
     with file_progress(len(entry_files), "Seeding") as progress:
         report = run(
             seed_from_files(
-                settings, root, author=actor(author), approve=approve, dry_run=dry_run,
+                settings, root, key=key, author=author, approve=approve, dry_run=dry_run,
                 progress=progress,
             )
         )  # fmt: skip
@@ -187,24 +188,32 @@ def seed(
 @app.command()
 def publish(
     note: Annotated[str, typer.Option(help="Why this release exists, for the release log")],
-    by: Annotated[str | None, typer.Option(help="Recorded as the publisher")] = None,
+    by: Annotated[
+        str | None, typer.Option(help="Development only: the publisher's name (default: you)")
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option("--key", "--api-key", envvar="CONTENT_API_KEY", help="Your staff API key"),
+    ] = None,
 ) -> None:
     """Publish every newly approved revision as one new release."""
     settings = load_settings()
     if not note.strip():
         fail("--note must say why this release exists", EXIT_CONFIG_ERROR)
     require_current_schema(settings)
-    outcome = run(_publish_unless_nothing_new(settings, note.strip(), actor(by)))
+    outcome = run(_publish_unless_nothing_new(settings, note.strip(), key, by))
     if isinstance(outcome, str):
         out.print(outcome.capitalize() + ".")
     else:
         out.print(f"Published release {outcome.id}: {outcome.note}")
 
 
-async def _publish_unless_nothing_new(settings: Settings, note: str, by: str) -> Release | str:
+async def _publish_unless_nothing_new(
+    settings: Settings, note: str, key: str | None, by: str | None
+) -> Release | str:
     """The new release, or why there is none: nothing new is an answer, not a failure."""
     try:
-        return await publish_release(settings, note=note, published_by=by)
+        return await publish_release(settings, note=note, key=key, by=by)
     except NothingToPublish as exc:
         return exc.message
 
@@ -258,6 +267,10 @@ def export_schema(
 
 async def _latest_release(settings: Settings) -> int:
     return await in_transaction(settings, lambda s: ContentRepository(s).latest_release_id())
+
+
+# the workflow's commands register themselves on `app`
+from service import cli_vetting  # noqa: E402, F401
 
 
 def main() -> None:

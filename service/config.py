@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     graphql_max_depth: int = Field(default=10, ge=2)
     graphql_max_aliases: int = Field(default=30, ge=1)
     graphql_max_tokens: int = Field(default=2_000, ge=100)
+    # how long an approval holds before the revision is due for re-review
+    review_interval_days: int = Field(default=365, ge=1)
+    # development only: the name the local identity acts under (default: the OS user)
+    actor: str | None = None
 
     @field_validator("database_url")
     @classmethod

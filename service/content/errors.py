@@ -51,3 +51,9 @@ class SeedValidationError(ContentError):
         self.rejected = rejected or {}
         count = len(self.problems)
         super().__init__(f"{count} problem{'s' if count != 1 else ''} in the seed files")
+
+
+class Unauthenticated(ContentError):
+    """No credentials where they are required, or credentials that are not valid."""
+
+    code = "UNAUTHENTICATED"

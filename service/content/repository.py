@@ -138,8 +138,10 @@ class ContentRepository:
         )
         return sorted(rid for rid in ids if rid not in decided)
 
-    async def newest_approved_revisions(self) -> dict[EntryLocale, int]:
-        """Per (entry, locale), the highest-numbered revision whose latest decision is approval."""
+    async def publishable_revisions(self) -> dict[EntryLocale, int]:
+        """Per (entry, locale), the newest revision whose latest decision is approval, when it
+        was never published and is newer than every revision that was: a withdrawal or a
+        rollback stays in force until something new is approved."""
         last_decision = (
             select(ReviewDecision.revision_id, func.max(ReviewDecision.id).label("decision_id"))
             .group_by(ReviewDecision.revision_id)
@@ -156,7 +158,17 @@ class ContentRepository:
             current = newest.get((entry_id, locale))
             if current is None or number > current[0]:
                 newest[(entry_id, locale)] = (number, revision_id)
-        return {key: revision_id for key, (_, revision_id) in newest.items()}
+        published = await self.session.execute(
+            select(Revision.entry_id, Revision.locale, func.max(Revision.number))
+            .join(ReleaseItem, ReleaseItem.revision_id == Revision.id)
+            .group_by(Revision.entry_id, Revision.locale)
+        )
+        newest_published = {(entry_id, locale): number for entry_id, locale, number in published}
+        return {
+            key: revision_id
+            for key, (number, revision_id) in newest.items()
+            if number > newest_published.get(key, 0)
+        }
 
     async def required_disclaimers(self, revision_ids: Iterable[int]) -> dict[int, list[str]]:
         ids = list(revision_ids)

@@ -313,19 +313,40 @@ class ContentService:
     # --- publishing -------------------------------------------------------------------------
 
     async def publish(self, *, note: str, published_by: str) -> Release:
-        """Publish the newest approved revision of every (entry, locale) as one new release."""
+        """Publish the newest approved, never published revision of every (entry, locale)."""
         await self.repository.lock_for_writing()
         latest_id = await self.repository.latest_release_id()
-        live = await self.repository.live_revisions(latest_id)
-        approved = await self.repository.newest_approved_revisions()
-        changes = {key: rid for key, rid in approved.items() if live.get(key) != rid}
+        changes: dict[EntryLocale, int | None] = dict(await self.repository.publishable_revisions())
         if not changes:
             raise NothingToPublish(
                 f"nothing to publish: release {latest_id} already shows every approved revision"
                 if latest_id
                 else "nothing to publish: no revision has been approved yet"
             )
-        await self._check_required_disclaimers(live | changes)
+        return await self.append_release(note=note, published_by=published_by, changes=changes)
+
+    async def stage_next_release(self, *, staged_by: str) -> Release | None:
+        """Write what `publish` would publish now, for reading in this transaction only: the
+        caller rolls it back. None when nothing waits, so the latest release is the preview."""
+        await self.repository.lock_for_writing()
+        changes: dict[EntryLocale, int | None] = dict(await self.repository.publishable_revisions())
+        if not changes:
+            return None
+        return await self.append_release(
+            note="Preview of the next release (never published)",
+            published_by=staged_by,
+            changes=changes,
+        )
+
+    async def append_release(
+        self, *, note: str, published_by: str, changes: dict[EntryLocale, int | None]
+    ) -> Release:
+        """One new release: from it on, each (entry, locale) shows the revision given, or
+        nothing when None (withdrawn). The caller holds the writing lock."""
+        latest_id = await self.repository.latest_release_id()
+        live = await self.repository.live_revisions(latest_id)
+        shown = {key: rid for key, rid in (live | changes).items() if rid is not None}
+        await self._check_required_disclaimers(shown)
         release = Release(
             id=latest_id + 1,
             note=note,

@@ -13,11 +13,15 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from service.config import PROJECT_ROOT, Settings
 from service.graphql.errors import ErrorCodes
-from service.graphql.queries import Query
+from service.graphql.queries import Query as ContentQuery
+from service.graphql.staff import Mutation, StaffQuery
+
+Query = merge_types("Query", (ContentQuery, StaffQuery))
 
 
 class ContentSchema(strawberry.Schema):
@@ -40,10 +44,10 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         # partners send the same few documents again and again: validate each once
         partial(ValidationCache, maxsize=256),
     ]
-    return ContentSchema(query=Query, extensions=extensions)
+    return ContentSchema(query=Query, mutation=Mutation, extensions=extensions)
 
 
-schema = strawberry.Schema(query=Query)
+schema = strawberry.Schema(query=Query, mutation=Mutation)
 SCHEMA_FILE = PROJECT_ROOT / "schema" / "schema.graphql"
 
 

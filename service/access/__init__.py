@@ -1,0 +1,1 @@
+"""Staff and partner keys, roles and scopes: one mechanism for the CLI, GraphQL and the console."""

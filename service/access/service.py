@@ -1,0 +1,205 @@
+"""Staff accounts and their keys: add, list, revoke, authenticate. No HTTP, no GraphQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.access import keys
+from service.access.models import ApiKey, KeyKind, Role, Staff
+from service.access.principal import Permission, Principal, local_identity
+from service.content.errors import BadInput, Conflict, Forbidden, NotFound, Unauthenticated
+from service.content.models import utcnow
+from service.vetting import audit
+
+# last_used_at is for people deciding which keys to revoke; minute precision saves a write
+# on nearly every request
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class StaffKey:
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    name: str
+    roles: list[str]
+    created_at: datetime
+    revoked_at: datetime | None
+    keys: list[StaffKey]
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every time the service writes is UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=utcnow().tzinfo)
+    return moment
+
+
+class AccessService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def _active_staff_count(self) -> int:
+        rows = await self.session.scalars(select(Staff.id).where(Staff.revoked_at.is_(None)))
+        return len(rows.all())
+
+    async def add_staff(
+        self, name: str, roles: list[Role], *, by: Principal | None
+    ) -> tuple[StaffMember, str]:
+        """A new staff member and their first key, whose secret is returned once."""
+        name = name.strip()
+        if not name:
+            raise BadInput("a staff member needs a name")
+        if not roles:
+            raise BadInput("a staff member needs at least one role: " + ", ".join(Role))
+        first = await self._active_staff_count() == 0
+        if first and Role.ADMIN not in roles:
+            raise BadInput(
+                "the first staff member must have the admin role, or nobody could add the others"
+            )
+        if not first:
+            if by is None:
+                raise Unauthenticated("adding staff needs an admin's key (CONTENT_API_KEY)")
+            by.require(Permission.MANAGE_STAFF)
+        if await self.session.scalar(select(Staff.id).where(Staff.name == name)) is not None:
+            raise Conflict(f"a staff member named {name!r} exists already")
+        staff = Staff(name=name, roles=sorted(set(roles)), created_at=utcnow())
+        self.session.add(staff)
+        await self.session.flush()
+        creator = by.name if by is not None else "first admin (local set-up)"
+        secret = await self._issue_key(staff, creator)
+        await audit.record(
+            self.session,
+            [audit.event(by or creator, "staff.add", after={"name": name, "roles": staff.roles})],
+        )
+        return await self._member(staff), secret
+
+    async def issue_key(self, name: str, *, by: Principal) -> str:
+        """A further key for a staff member (to rotate one): admins, or the member themself."""
+        staff = await self._staff(name)
+        if staff.name != by.name:
+            by.require(Permission.MANAGE_STAFF)
+        secret = await self._issue_key(staff, by.name)
+        await audit.record(
+            self.session,
+            [audit.event(by, "staff.key", after={"name": name, "prefix": keys.prefix_of(secret)})],
+        )
+        return secret
+
+    async def _issue_key(self, staff: Staff, creator: str) -> str:
+        new = keys.generate(KeyKind.STAFF)
+        self.session.add(
+            ApiKey(
+                prefix=new.prefix,
+                secret_hash=new.secret_hash,
+                kind=KeyKind.STAFF.value,
+                staff_id=staff.id,
+                created_by=creator,
+                created_at=utcnow(),
+            )
+        )
+        await self.session.flush()
+        return new.secret
+
+    async def _staff(self, name: str) -> Staff:
+        staff = await self.session.scalar(select(Staff).where(Staff.name == name))
+        if staff is None:
+            raise NotFound(f"no staff member named {name!r}")
+        return staff
+
+    async def _member(self, staff: Staff) -> StaffMember:
+        rows = await self.session.scalars(
+            select(ApiKey).where(ApiKey.staff_id == staff.id).order_by(ApiKey.id)
+        )
+        return StaffMember(
+            name=staff.name,
+            roles=list(staff.roles),
+            created_at=staff.created_at,
+            revoked_at=staff.revoked_at,
+            keys=[
+                StaffKey(key.prefix, key.created_at, key.last_used_at, key.revoked_at)
+                for key in rows
+            ],
+        )
+
+    async def list_staff(self) -> list[StaffMember]:
+        rows = await self.session.scalars(select(Staff).order_by(Staff.name))
+        return [await self._member(staff) for staff in rows.all()]
+
+    async def revoke(self, name_or_prefix: str, *, by: Principal) -> str:
+        """Revoke one key (by its prefix) or a staff member and all their keys (by name)."""
+        by.require(Permission.MANAGE_STAFF)
+        now = utcnow()
+        key = await self.session.scalar(select(ApiKey).where(ApiKey.prefix == name_or_prefix))
+        if key is not None:
+            if key.revoked_at is not None:
+                raise Conflict(f"key {key.prefix} was revoked already")
+            key.revoked_at = now
+            what = f"key {key.prefix}"
+        else:
+            staff = await self._staff(name_or_prefix)
+            if staff.revoked_at is not None:
+                raise Conflict(f"{staff.name} was revoked already")
+            staff.revoked_at = now
+            await self.session.execute(
+                update(ApiKey)
+                .where(ApiKey.staff_id == staff.id, ApiKey.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            what = f"{staff.name} and their keys"
+        await audit.record(self.session, [audit.event(by, "staff.revoke", after={"revoked": what})])
+        return what
+
+    async def authenticate(self, secret: str) -> Principal:
+        """The principal a key acts for; every refusal says why, never which part matched."""
+        try:
+            kind, prefix = keys.parse(secret)
+        except keys.MalformedKey as exc:
+            raise Unauthenticated(str(exc)) from exc
+        key = await self.session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+        if key is None or not keys.matches(secret, key.secret_hash):
+            raise Unauthenticated(f"unknown API key {prefix}...")
+        now = utcnow()
+        if key.revoked_at is not None:
+            raise Unauthenticated(f"API key {prefix}... has been revoked")
+        expires = _aware(key.expires_at)
+        if expires is not None and expires <= now:
+            raise Unauthenticated(f"API key {prefix}... expired on {expires:%Y-%m-%d}")
+        if kind != KeyKind.STAFF or key.staff_id is None:
+            raise Forbidden(f"API key {prefix}... is not a staff key")
+        staff = await self.session.get(Staff, key.staff_id)
+        if staff is None or staff.revoked_at is not None:
+            raise Unauthenticated(f"API key {prefix}... belongs to a revoked staff member")
+        last = _aware(key.last_used_at)
+        if last is None or now - last >= LAST_USED_PRECISION:
+            key.last_used_at = now
+        return Principal(
+            name=staff.name,
+            roles=frozenset(Role(role) for role in staff.roles),
+            kind=KeyKind.STAFF,
+            key_prefix=key.prefix,
+        )
+
+
+async def acting_principal(
+    session: AsyncSession, key: str | None, *, production: bool, local_name: str | None = None
+) -> Principal:
+    """Who a write acts for: the key's staff member; in development without a key, the local
+    identity; in production without a key, nobody (refused)."""
+    if key:
+        return await AccessService(session).authenticate(key)
+    if production:
+        raise Unauthenticated(
+            "production refuses anonymous writes: give your staff key with --key or "
+            "CONTENT_API_KEY (an admin creates one with `contentapi staff add`)"
+        )
+    return local_identity(local_name)

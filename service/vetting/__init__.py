@@ -1,0 +1,1 @@
+"""Editorial vetting: workflow, compliance rules, waivers, audit, history and diff."""
