@@ -1,10 +1,12 @@
-"""The `contentapi` command: serve, migrate, seed, publish. Errors are mapped to exit codes here."""
+"""The `contentapi` command: serve, migrate, seed, lint, publish. Errors become exit codes here."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -27,6 +29,8 @@ from service.content.repository import ContentRepository
 from service.content.seedfiles import discover
 from service.content.service import NothingToPublish, SeedReport
 from service.db import schema_status, upgrade_database
+from service.vetting.compliance import Severity
+from service.vetting.lint import lint_seed
 
 EXIT_CONTENT_ERROR = 1
 EXIT_CONFIG_ERROR = 2
@@ -59,18 +63,29 @@ def load_settings() -> Settings:
         raise typer.Exit(EXIT_CONFIG_ERROR) from exc
 
 
-def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run one operation; the one place a domain error becomes an exit code."""
+@contextmanager
+def domain_errors(*, writes: bool = True) -> Iterator[None]:
+    """The one place a domain error becomes an exit code. `writes`: the command would have
+    written to the database, so a refusal says that nothing was written."""
     try:
-        return asyncio.run(coroutine)
+        yield
     except SeedValidationError as exc:
         for problem in exc.problems:
             err.print(str(problem), markup=False)
-        print_rejections(exc.rejected)
-        err.print(f"[bold red]error:[/] {exc.message}; nothing was written")
+        if writes:
+            print_rejections(exc.rejected)
+        err.print(
+            f"[bold red]error:[/] {exc.message}" + ("; nothing was written" if writes else "")
+        )
         raise typer.Exit(EXIT_CONTENT_ERROR) from exc
     except ContentError as exc:
         fail(exc.message)
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run one operation, its domain errors mapped to exit codes."""
+    with domain_errors():
+        return asyncio.run(coroutine)
 
 
 def require_current_schema(settings: Settings) -> None:
@@ -183,6 +198,63 @@ def seed(
             )
         )  # fmt: skip
     print_seed_report(report)
+
+
+class OutputFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+@app.command()
+def lint(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="The seed folder, or one entry file in it (default: seed/)"),
+    ] = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="text: one finding a line; json: a list")
+    ] = OutputFormat.TEXT,
+) -> None:
+    """Check the seed files against the compliance rules; no database needed. Exit 1 on errors."""
+    settings = load_settings()
+    with domain_errors(writes=False):
+        report = lint_seed(path or settings.seed_path)
+    if output is OutputFormat.JSON:
+        rows = [
+            {
+                "path": item.path,
+                "line": item.finding.line,
+                "column": item.finding.column,
+                "end_column": item.finding.end_column,
+                "severity": item.finding.severity.value,
+                "rule": item.finding.rule,
+                "message": item.finding.message,
+                "excerpt": item.finding.excerpt,
+            }
+            for item in report.findings
+        ]
+        # plain echo: a console would read "[...]" and ":name:" in the text as markup
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        for item in report.findings:
+            finding = item.finding
+            found = f' Found: "{finding.excerpt}".' if finding.excerpt else ""
+            typer.echo(
+                f"{item.path}:{finding.line}:{finding.column}: "
+                f"{finding.severity.value} {finding.rule} {finding.message}{found}"
+            )
+        errors, warnings = report.count(Severity.ERROR), report.count(Severity.WARNING)
+        entries = f"{report.entries} {'entry' if report.entries == 1 else 'entries'}"
+        if errors or warnings:
+            out.print(f"{plural(errors, 'error')}, {plural(warnings, 'warning')} in {entries}.")
+        else:
+            out.print(f"No findings in {entries}.")
+    if report.count(Severity.ERROR):
+        raise typer.Exit(EXIT_CONTENT_ERROR)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 @app.command()

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from service.app import create_app
 from service.config import Settings
 from tests.helpers import invoke, table_counts
-from tests.vetting_helpers import Team, add_staff, make_team, small_seed
+from tests.vetting_helpers import DISCLAIMERS, Team, add_staff, make_team, small_seed
 
 SUBMIT = """mutation ($key: String!) {
   submitRevision(revision: {key: $key}) { key number status author findings { rule } } }"""
@@ -67,7 +67,7 @@ def client(settings: Settings, team: Team) -> Iterator[TestClient]:
 
 
 def submit_and_approve_all(client: TestClient, team: Team) -> None:
-    for key in ("gut-skin-axis", "not-medical-advice", "fda-structure-function"):
+    for key in ("gut-skin-axis", *DISCLAIMERS):
         ok(client, SUBMIT, {"key": key}, key=team.editor)
         ok(client, APPROVE, {"key": key, "note": "checked"}, key=team.reviewer)
 
@@ -120,7 +120,7 @@ def test_review_path_with_the_rules_of_the_commands(
     assert code == "BAD_USER_INPUT"
     assert table_counts(settings.database_url) == before
 
-    for key in ("not-medical-advice", "fda-structure-function"):
+    for key in DISCLAIMERS:
         ok(client, SUBMIT, {"key": key}, key=team.editor)
         ok(client, APPROVE, {"key": key, "note": "ok"}, key=team.reviewer)
     assert refused(client, PUBLISH, {"note": "launch"}, key=team.reviewer)[0] == "FORBIDDEN"

@@ -17,11 +17,10 @@ from service.app import create_app
 from service.config import Environment, Settings
 from service.content.models import utcnow
 from service.db import create_sync_engine
-from tests.conftest import SEED
 from tests.helpers import data, invoke, query, scalar, table_counts
-from tests.vetting_helpers import add_staff, approve_all, make_team, small_seed
+from tests.vetting_helpers import DISCLAIMERS, add_staff, approve_all, make_team, small_seed
 
-SNIPPET_QUERY = 'query ($release: Int) { snippet(key: "gut-skin-axis", release: $release) { version body { text } } }'  # noqa: E501
+SNIPPET_QUERY = 'query ($release: Int) { snippet(key: "gut-skin-axis", release: $release) { version body { text } } }'
 
 
 def audit_count(settings: Settings) -> int:
@@ -55,14 +54,17 @@ def test_staff_keys_are_shown_once_and_stored_only_as_hash_and_prefix(
 
     key = add_staff(cli, "ada", "admin")
 
-    assert key.startswith("gsk_s_") and len(key) == 42
+    assert key.startswith("gsk_s_")
+    assert len(key) == 42
     stored = query(settings.database_url, "SELECT prefix, secret_hash FROM api_keys")
     assert len(stored) == 1
     prefix, secret_hash = stored[0]
-    assert key.startswith(prefix) and len(prefix) == 14
+    assert key.startswith(prefix)
+    assert len(prefix) == 14
     assert key not in secret_hash
     listing = invoke(cli, "staff", "list")
-    assert prefix in listing.output and key not in listing.output
+    assert prefix in listing.output
+    assert key not in listing.output
     assert "admin" in listing.output
 
 
@@ -234,7 +236,7 @@ def test_production_goes_from_an_edited_seed_file_to_a_partner_page_with_two_peo
 
     assert invoke(cli, "seed", str(small), "--key", editor).exit_code == 0
     assert invoke(cli, "review", "submit", "--all", "--key", editor).exit_code == 0
-    for key in ("gut-skin-axis", "not-medical-advice", "fda-structure-function"):
+    for key in ("gut-skin-axis", *DISCLAIMERS):
         result = invoke(cli, "review", "approve", key, "--note", "checked", "--key", reviewer)
         assert result.exit_code == 0, result.output
     assert (
@@ -314,7 +316,8 @@ def test_rollback_publishes_an_earlier_revision_again_and_keeps_history(
     # the rollback holds: revision 2 is not published again by the next release
     assert "Nothing to publish" in invoke(cli, "publish", "--note", "x", "--key", key).output
     history = invoke(cli, "history", "gut-skin-axis", "--locale", "en-US")
-    assert "superseded" in history.output and "published" in history.output
+    assert "revision 1: published" in history.output
+    assert "revision 2: superseded" in history.output
 
     live = invoke(
         cli, "rollback", "gut-skin-axis", "--to-revision", "1", "--reason", "x", "--key", key
@@ -430,7 +433,8 @@ def test_diff_shows_changed_words_and_fields(
     fields = invoke(cli, "diff", "gut-skin-axis", "2", "3")
 
     assert words.exit_code == 0, words.output
-    assert "[-connection -]" in words.output and "{+link +}" in words.output
+    assert "[-connection -]" in words.output
+    assert "{+link +}" in words.output
     assert "evidence: 'limited' → 'emerging'" in fields.output
     assert "No difference." in invoke(cli, "diff", "gut-skin-axis", "2", "2").output
     missing = invoke(cli, "diff", "gut-skin-axis", "1", "9")
@@ -452,10 +456,10 @@ def test_every_action_is_in_the_append_only_audit_log(
 
     actions = [event["action"] for event in log]
     assert actions.count("staff.add") == 4
-    assert actions.count("revision.create") == 4  # three files, then one edit
-    assert actions.count("revision.submit") == 4
-    assert actions.count("revision.approve") == 4
-    assert actions.count("release.publish") == 2 + 4  # a release event and one per item
+    assert actions.count("revision.create") == 5  # four files, then one edit
+    assert actions.count("revision.submit") == 5
+    assert actions.count("revision.approve") == 5
+    assert actions.count("release.publish") == 2 + 5  # a release event and one per item
     assert {event["actor"] for event in mine} == {"rob"}
     assert all(event["action"] == "revision.approve" for event in mine)
     assert "rob revision.approve gut-skin-axis (en-US): ok" in entry.output

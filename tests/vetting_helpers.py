@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 from tests.conftest import SEED
 from tests.helpers import invoke
 
-# a snippet and the two disclaimers it requires: the smallest folder that can be published
+# a snippet and the disclaimers it requires: the smallest folder that can be published
+DISCLAIMERS = ["not-medical-advice", "fda-structure-function", "cosmetic-claims-eu-uk"]
 SMALL_ENTRIES = [
     "snippets/gut-skin-axis.en-US.md",
-    "disclaimers/not-medical-advice.en-US.md",
-    "disclaimers/fda-structure-function.en-US.md",
+    *(f"disclaimers/{key}.en-US.md" for key in DISCLAIMERS),
 ]
 
 

@@ -1,1 +1,1 @@
-"""Editorial vetting: workflow, compliance rules, waivers, audit, history and diff."""
+"""Editorial vetting: workflow, compliance rules and lint, waivers, audit, history, diff."""
