@@ -44,8 +44,9 @@ def test_apollo_cache_still_reads_release_1_after_fetching_release_2(
     process = start_serve(settings.database_url, "development", port)
     try:
         wait_until_up(process, port)
+        url = f"http://127.0.0.1:{port}/graphql"
         run = subprocess.run(
-            [node, str(APOLLO_SCRIPT), f"http://127.0.0.1:{port}/graphql", "gut-skin-axis", "1", "2"],
+            [node, str(APOLLO_SCRIPT), url, "gut-skin-axis", "1", "2"],
             capture_output=True,
             text=True,
             timeout=120,
