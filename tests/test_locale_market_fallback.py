@@ -250,6 +250,6 @@ def test_a_pinned_release_keeps_the_locale_it_served_in_a_market(
     with TestClient(create_app(settings)) as client:
         pinned = data(client, query, {"r": 1})["productPage"]["snippets"]
         latest = data(client, query, {"r": None})["productPage"]["snippets"]
-    probiotics = {"key": "probiotics"}
-    assert probiotics | {"locale": "en-US", "version": 1, "release": {"number": 1}} in pinned
-    assert probiotics | {"locale": "fr-FR", "version": 2, "release": {"number": 2}} in latest
+    served = {"key": "probiotics"}
+    assert served | {"locale": "en-US", "version": 1, "release": {"number": 1}} in pinned
+    assert served | {"locale": "fr-FR", "version": 2, "release": {"number": 2}} in latest
