@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx2 as httpx
+import pytest
 from click.testing import Result
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from typer.testing import CliRunner
 
 from service.cli import app
+from service.config import PROJECT_ROOT
 from service.db import create_sync_engine
+
+JS_DIR = PROJECT_ROOT / "tests" / "js"
 
 
 def invoke(cli: CliRunner, *args: str, env: dict[str, str] | None = None) -> Result:
@@ -114,3 +119,23 @@ def wait_until_up(process: subprocess.Popen[str], port: int) -> None:
 def stop(process: subprocess.Popen[str]) -> str:
     process.send_signal(signal.SIGINT)
     return process.communicate(timeout=30)[0]
+
+
+# --- Node.js clients (tests/js), run against the real service ----------------------------------
+
+
+def _unavailable(reason: str) -> NoReturn:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}, and CI must run the Node.js client tests")
+    pytest.skip(reason)
+
+
+def require_node(package: str) -> str:
+    """The `node` executable, once `package` is installed in tests/js; skipped without them
+    locally, a failure under CI=true."""
+    found = shutil.which("node")
+    if found is None:
+        _unavailable("node is not installed")
+    if not (JS_DIR / "node_modules" / package / "package.json").is_file():
+        _unavailable(f"{package} is not installed: run `npm ci --prefix tests/js`")
+    return found

@@ -29,8 +29,8 @@ SNIPPET_FIELDS = """
   body { markdown html text }
   topics { key name description }
   conditions { key name }
-  citations { id title authors journal year doi pmid url studyType }
-  release { id note publishedAt }
+  citations { key title authors journal year doi pmid url studyType }
+  release { number note publishedAt }
 """
 
 
@@ -44,12 +44,12 @@ def keys(items: list[dict[str, Any]]) -> list[str]:
 def test_release_is_the_latest_by_default_and_null_when_unknown(client: TestClient) -> None:
     result = data(
         client,
-        "{ latest: release { id note publishedAt } one: release(id: 1) { id } none: release(id: 9) { id } }",
+        "{ latest: release { id number note publishedAt } one: release(id: 1) { id number } none: release(id: 9) { id } }",
     )
-    assert result["latest"]["id"] == 1
+    assert result["latest"]["number"] == 1
     assert result["latest"]["note"] == "Seed content, approved automatically for development"
     assert result["latest"]["publishedAt"].endswith("+00:00")
-    assert result["one"] == {"id": 1}
+    assert result["one"] == {"id": result["latest"]["id"], "number": 1}
     assert result["none"] is None
 
 
@@ -83,9 +83,9 @@ def test_snippet_by_key_has_every_field_of_the_contract(client: TestClient) -> N
     assert keys(snippet["topics"]) == front.topics
     assert all(topic["name"] for topic in snippet["topics"])
     assert keys(snippet["conditions"]) == front.conditions
-    assert [c["id"] for c in snippet["citations"]] == front.citations
+    assert [c["key"] for c in snippet["citations"]] == front.citations
     assert len(snippet["contentHash"]) == 64
-    assert snippet["release"]["id"] == 1
+    assert snippet["release"]["number"] == 1
     body = snippet["body"]
     assert body["markdown"].startswith("The **microbiome**")
     assert body["html"].startswith("<p>The <strong>microbiome</strong>")
@@ -97,11 +97,11 @@ def test_snippet_by_key_has_every_field_of_the_contract(client: TestClient) -> N
 
 def test_citations_carry_doi_pmid_and_a_url(client: TestClient) -> None:
     snippet = data(
-        client, '{ snippet(key: "gut-skin-axis") { citations { id doi pmid url year } } }'
+        client, '{ snippet(key: "gut-skin-axis") { citations { key doi pmid url year } } }'
     )["snippet"]
-    salem = next(c for c in snippet["citations"] if c["id"] == "salem-2018")
+    salem = next(c for c in snippet["citations"] if c["key"] == "salem-2018")
     assert salem == {
-        "id": "salem-2018",
+        "key": "salem-2018",
         "doi": "10.3389/fmicb.2018.01459",
         "pmid": "30042740",
         "url": "https://doi.org/10.3389/fmicb.2018.01459",
@@ -307,7 +307,7 @@ def test_takeaways_come_in_order_within_their_topic(client: TestClient) -> None:
     result = data(
         client,
         """{ takeaways(topic: "gut-skin-axis") {
-        key locale version position text topic { key name } citations { id } release { id } } }""",
+        key locale version position text topic { key name } citations { key } release { number } } }""",
     )
     takeaways = result["takeaways"]
     expected = sorted(
@@ -331,7 +331,7 @@ def test_takeaways_fall_back_per_entry(client: TestClient) -> None:
 
 
 def test_disclaimers_for_a_market(client: TestClient) -> None:
-    query = "query ($m: String!, $l: String) { disclaimers(market: $m, locale: $l) { key kind title text html markets version locale release { id } } }"
+    query = "query ($m: String!, $l: String) { disclaimers(market: $m, locale: $l) { key kind title text html markets version locale release { number } } }"
     us = data(client, query, {"m": "US"})["disclaimers"]
     assert [d["kind"] for d in us] == ["NOT_MEDICAL_ADVICE", "FDA_STRUCTURE_FUNCTION"]
     fda = next(d for d in us if d["kind"] == "FDA_STRUCTURE_FUNCTION")
@@ -354,7 +354,7 @@ def test_disclaimers_for_a_market(client: TestClient) -> None:
 
 PRODUCT_PAGE = """query ($p: ProductInput!, $m: String!, $l: String, $r: Int) {
   productPage(product: $p, market: $m, locale: $l, release: $r) {
-    release { id } market locale
+    release { number } market locale
     snippets { key locale title }
     takeaways { key position topic { key } }
     disclaimers { key kind }
@@ -365,7 +365,7 @@ def test_a_supplement_page_for_acne_in_the_us(client: TestClient) -> None:
     page = data(
         client, PRODUCT_PAGE, {"p": {"category": "supplement", "concerns": ["acne"]}, "m": "US"}
     )["productPage"]
-    assert page["release"] == {"id": 1}
+    assert page["release"] == {"number": 1}
     assert (page["market"], page["locale"]) == ("US", "en-US")
     fitting = [
         k for k, f in SNIPPETS_EN.items()
@@ -473,7 +473,7 @@ def test_graphiql_is_served_in_development(client: TestClient) -> None:
 def test_malformed_documents_get_codes(client: TestClient) -> None:
     assert error(client, "{ snippet(key: ")["code"] == "GRAPHQL_PARSE_FAILED"
     assert error(client, "{ nope }") == {
-        "message": "Cannot query field 'nope' on type 'Query'.",
+        "message": "Cannot query field 'nope' on type 'Query'. Did you mean 'node'?",
         "code": "GRAPHQL_VALIDATION_FAILED",
     }
     assert (

@@ -3,35 +3,19 @@ against the real service: every MUST and every SHOULD of the specification holds
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 
-from service.config import PROJECT_ROOT
-from tests.helpers import free_port, start_serve, stop, wait_until_up
+from tests.helpers import JS_DIR, free_port, require_node, start_serve, stop, wait_until_up
 
-AUDIT_DIR = PROJECT_ROOT / "tests" / "js"
-AUDIT_SCRIPT = AUDIT_DIR / "audit.js"
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}, and CI must run the GraphQL-over-HTTP audit")
-    pytest.skip(reason)
+AUDIT_SCRIPT = JS_DIR / "audit.js"
 
 
 @pytest.fixture(scope="module")
 def node() -> str:
-    found = shutil.which("node")
-    if found is None:
-        _unavailable("node is not installed")
-    if not (AUDIT_DIR / "node_modules" / "graphql-http" / "package.json").is_file():
-        _unavailable("the audit suite is not installed: run `npm ci --prefix tests/js`")
-    return found
+    return require_node("graphql-http")
 
 
 def test_service_passes_every_graphql_over_http_audit(node: str, tmp_path: Path) -> None:

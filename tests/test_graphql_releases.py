@@ -21,20 +21,23 @@ from service.content.reading import Reader
 from tests.helpers import data, error, gql, invoke
 
 EVERYTHING = """query ($r: Int, $l: String) {
-  release(id: $r) { id note publishedAt }
-  topics(locale: $l, release: $r) { key name description }
+  release(id: $r) { id number note publishedAt }
+  topics(locale: $l, release: $r) { id key name description }
+  conditions(locale: $l, release: $r) { id key name }
+  categories(locale: $l, release: $r) { id key name }
+  markets(release: $r) { id code name defaultLocale locales }
   snippets(locale: $l, release: $r, first: 100) {
     totalCount
     edges { cursor node {
-      key locale version title summary evidence tags contentHash markets
-      body { markdown html text } topics { key name } conditions { key name }
-      citations { id title doi pmid url } disclaimers(market: "US") { key version text }
-      release { id publishedAt }
+      id key locale version title summary evidence tags contentHash markets
+      body { markdown html text } topics { id key name } conditions { id key name }
+      citations { id key title doi pmid url } disclaimers(market: "US") { id key version text }
+      release { id number publishedAt }
     } } }
-  takeaways(locale: $l, release: $r) { key locale version position text topic { key name } release { id } }
-  disclaimers(market: "EU", locale: $l, release: $r) { key kind text html version }
+  takeaways(locale: $l, release: $r) { id key locale version position text topic { id key name } release { id number } }
+  disclaimers(market: "EU", locale: $l, release: $r) { id key kind text html version }
   productPage(product: {category: "supplement", concerns: ["acne"]}, market: "US", locale: $l, release: $r) {
-    release { id } snippets { key version title } takeaways { key text } disclaimers { key text }
+    release { id number } snippets { id key version title } takeaways { id key text } disclaimers { id key text }
   }
 }"""
 
@@ -86,12 +89,12 @@ def test_a_pinned_release_answers_byte_for_byte_the_same_after_later_releases(
             }
             assert after == before
             latest = data(client, EVERYTHING, {"l": "en-US"})
-    assert latest["release"]["id"] == 2
+    assert latest["release"]["number"] == 2
     snippets = {e["node"]["key"]: e["node"] for e in latest["snippets"]["edges"]}
     assert "fibre" in snippets
     assert snippets["probiotics"]["version"] == 2
-    assert snippets["probiotics"]["release"]["id"] == 2
-    assert snippets["prebiotics"]["release"]["id"] == 1  # unchanged since release 1
+    assert snippets["probiotics"]["release"]["number"] == 2
+    assert snippets["prebiotics"]["release"]["number"] == 1  # unchanged since release 1
     assert "The gut–skin axis" in {t["name"] for t in latest["topics"]}
 
 
@@ -138,19 +141,20 @@ def test_market_decides_where_a_snippet_may_be_shown(
 
 # --- no N+1 -----------------------------------------------------------------------------------
 
+# every id too: ids are computed from what the request has already read, never queried
 PRODUCT_PAGE = """{ productPage(product: {category: "supplement", concerns: ["acne"]}, market: "US") {
-  release { id }
-  snippets { key locale version title summary evidence tags contentHash markets
-    body { html text } topics { key name } conditions { key name } citations { id doi url }
-    disclaimers(market: "US") { key kind text } release { id } }
-  takeaways { key position text topic { key name } citations { id } release { id } }
-  disclaimers { key kind text html markets release { id } }
+  release { id number }
+  snippets { id key locale version title summary evidence tags contentHash markets
+    body { html text } topics { id key name } conditions { id key name }
+    citations { id key doi url } disclaimers(market: "US") { id key kind text } release { id } }
+  takeaways { id key position text topic { id key name } citations { id } release { id } }
+  disclaimers { id key kind text html markets release { id number } }
 } }"""
 FIFTY_SNIPPETS = """{ snippets(first: 50, filter: {market: "US"}) { totalCount edges { cursor node {
-  key locale version title summary evidence tags contentHash markets
-  body { markdown html text } topics { key name } conditions { key name }
-  citations { id title doi pmid url } disclaimers(market: "US") { key kind text markets }
-  release { id note }
+  id key locale version title summary evidence tags contentHash markets
+  body { markdown html text } topics { id key name } conditions { id key name }
+  citations { id key title doi pmid url } disclaimers(market: "US") { id key kind text markets }
+  release { id number note }
 } } } }"""
 
 

@@ -41,7 +41,7 @@ def run(client: TestClient, operation: Path) -> Any:
 
 def test_product_page_operation(client: TestClient) -> None:
     page = run(client, SCHEMA_FILE.parent / "operations/ProductPage.graphql")["productPage"]
-    assert page["release"]["id"] == 1
+    assert page["release"]["number"] == 1
     assert page["snippets"]
     for snippet in page["snippets"]:
         assert snippet["body"]["html"].startswith("<p>")

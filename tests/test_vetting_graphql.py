@@ -23,7 +23,7 @@ APPROVE = """mutation ($key: String!, $note: String!) {
     status decisions { decision by reason } approvedAt reviewDueAt } }"""
 REJECT = """mutation ($key: String!, $reason: String!) {
   rejectRevision(revision: {key: $key}, reason: $reason) { status } }"""
-PUBLISH = "mutation ($note: String!) { publishRelease(note: $note) { id note } }"
+PUBLISH = "mutation ($note: String!) { publishRelease(note: $note) { number note } }"
 QUEUE = "{ reviewQueue { key locale number author status } }"
 
 
@@ -79,7 +79,7 @@ def test_staff_fields_and_mutations_need_a_staff_key(client: TestClient, team: T
     assert refused(client, QUEUE, key=None)[0] == "UNAUTHENTICATED"
     assert refused(client, QUEUE, key="gsk_s_nonsense")[0] == "UNAUTHENTICATED"
     # reading published content stays open in development
-    public = client.post("/graphql", json={"query": "{ releases: release { id } }"}).json()
+    public = client.post("/graphql", json={"query": "{ releases: release { number } }"}).json()
     assert "errors" not in public
 
 
@@ -125,7 +125,7 @@ def test_review_path_with_the_rules_of_the_commands(
         ok(client, APPROVE, {"key": key, "note": "ok"}, key=team.reviewer)
     assert refused(client, PUBLISH, {"note": "launch"}, key=team.reviewer)[0] == "FORBIDDEN"
     release = ok(client, PUBLISH, {"note": "launch"}, key=team.publisher)["publishRelease"]
-    assert release == {"id": 1, "note": "launch"}
+    assert release == {"number": 1, "note": "launch"}
     page = client.post("/graphql", json={"query": '{ snippet(key: "gut-skin-axis") { version } }'})
     assert page.json()["data"]["snippet"] == {"version": 1}
 
@@ -152,20 +152,20 @@ def test_history_diff_withdraw_rollback_and_audit_over_graphql(
     ok(client, PUBLISH, {"note": "one"}, key=team.publisher)
     withdrawn = ok(
         client,
-        'mutation { withdrawEntry(key: "gut-skin-axis", reason: "checking a source") { id } }',
+        'mutation { withdrawEntry(key: "gut-skin-axis", reason: "checking a source") { number } }',
         key=team.publisher,
     )
-    assert withdrawn == {"withdrawEntry": {"id": 2}}
+    assert withdrawn == {"withdrawEntry": {"number": 2}}
     assert client.post(
         "/graphql", json={"query": '{ snippet(key: "gut-skin-axis") { version } }'}
     ).json()["data"] == {"snippet": None}
     rolled = ok(
         client,
         'mutation { rollbackEntry(key: "gut-skin-axis", toRevision: 1, reason: "source fine") '
-        "{ id note } }",
+        "{ number note } }",
         key=team.publisher,
     )
-    assert rolled == {"rollbackEntry": {"id": 3, "note": "source fine"}}
+    assert rolled == {"rollbackEntry": {"number": 3, "note": "source fine"}}
 
     history = ok(
         client,
@@ -234,7 +234,7 @@ def test_staff_preview_the_next_release_through_the_partner_queries(
     ok(client, APPROVE, {"key": "gut-skin-axis", "note": "ok"}, key=team.reviewer)
     pending = ok(client, "{ pendingRelease { key number } }", key=team.reviewer)
     assert pending == {"pendingRelease": [{"key": "gut-skin-axis", "number": 2}]}
-    page = '{ snippet(key: "gut-skin-axis") { version release { id } } }'
+    page = '{ snippet(key: "gut-skin-axis") { version release { number } } }'
     before = table_counts(settings.database_url)
 
     def read(headers: dict[str, str]) -> Any:
@@ -248,16 +248,16 @@ def test_staff_preview_the_next_release_through_the_partner_queries(
     partner = read({})
 
     assert preview.status_code == 200
-    assert preview.json()["data"]["snippet"] == {"version": 2, "release": {"id": 2}}
+    assert preview.json()["data"]["snippet"] == {"version": 2, "release": {"number": 2}}
     assert preview.headers["cache-control"] == "no-store"
-    assert partner.json()["data"]["snippet"] == {"version": 1, "release": {"id": 1}}
+    assert partner.json()["data"]["snippet"] == {"version": 1, "release": {"number": 1}}
     assert table_counts(settings.database_url) == before
     anonymous = read({"content-preview": "next-release"})
     assert anonymous.status_code == 401
     assert "a preview needs a staff API key" in anonymous.text
     # publishing for real afterwards is not confused by the preview's staged release 2
     ok(client, PUBLISH, {"note": "two"}, key=team.publisher)
-    assert read({}).json()["data"]["snippet"] == {"version": 2, "release": {"id": 2}}
-    assert client.post("/graphql", json={"query": "{ release { id note } }"}).json()["data"][
+    assert read({}).json()["data"]["snippet"] == {"version": 2, "release": {"number": 2}}
+    assert client.post("/graphql", json={"query": "{ release { number note } }"}).json()["data"][
         "release"
-    ] == {"id": 2, "note": "two"}
+    ] == {"number": 2, "note": "two"}

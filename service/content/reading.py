@@ -192,6 +192,12 @@ class Reader:
         )
         return found[0] if found else None
 
+    async def live_revision(
+        self, release: ReleaseView, revision_id: int, kind: EntryKind
+    ) -> LiveEntry | None:
+        """Revision `revision_id` of an entry of `kind`, when it is live as of `release`."""
+        return await self.live.live_revision(release.id, revision_id, kind.value)
+
     def _snippet_filter(self, release: ReleaseView, criteria: SnippetCriteria) -> LiveFilter:
         catalog = release.catalog
         return LiveFilter(

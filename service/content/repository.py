@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Integer, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from service.content.models import (
     Base,
@@ -316,6 +317,36 @@ class LiveRepository:
         params |= {"after_key": after_key, "limit": limit}
         rows = await self._all(_live_statement(shape, count=False), params)
         return [LiveEntry(*row) for row in rows]
+
+    async def live_revision(self, release_id: int, revision_id: int, kind: str) -> LiveEntry | None:
+        """The entry a revision of `kind` shows, when it is what its (entry, locale) shows as of
+        `release_id`; None when it never was published, or something else was live by then."""
+        later = aliased(ReleaseItem)
+        newest = (
+            select(func.max(later.release_id))
+            .where(
+                later.entry_id == ReleaseItem.entry_id,
+                later.locale == ReleaseItem.locale,
+                later.release_id <= release_id,
+            )
+            .scalar_subquery()
+        )
+        rows = await self._all(
+            select(
+                Entry.id,
+                Entry.key,
+                ReleaseItem.locale,
+                ReleaseItem.revision_id,
+                ReleaseItem.release_id,
+            )
+            .join(Entry, Entry.id == ReleaseItem.entry_id)
+            .where(
+                ReleaseItem.revision_id == revision_id,
+                Entry.kind == kind,
+                ReleaseItem.release_id == newest,
+            )
+        )
+        return LiveEntry(*rows[0]) if rows else None
 
     async def count_live_entries(
         self, release_id: int, locales: LocalePreference, kind: str, where: LiveFilter

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import strawberry
+from strawberry import relay
 
 from service.content.errors import BadInput
 from service.content.reading import (
@@ -19,8 +21,10 @@ from service.content.repository import LiveEntry
 from service.graphql.context import Info
 from service.graphql.types import (
     Category,
+    Citation,
     Condition,
     Disclaimer,
+    MalformedId,
     Market,
     PageInfo,
     ProductInput,
@@ -41,6 +45,14 @@ RELEASE_HELP = "Read as of this release; the latest when omitted."
 LOCALE_HELP = "A BCP 47 tag; falls back to its language, then to the default (en-US)."
 LocaleArg = Annotated[str | None, strawberry.argument(description=LOCALE_HELP)]
 ReleaseArg = Annotated[int | None, strawberry.argument(description=RELEASE_HELP)]
+
+# what `node(id:)` can read back, by the type name an id carries
+REFETCH: dict[str, Callable[[Info, str], Awaitable[relay.Node | None]]] = {
+    node_type.__name__: node_type.refetch
+    for node_type in (
+        Snippet, Takeaway, Disclaimer, Release, Topic, Condition, Category, Market, Citation,
+    )
+}  # fmt: skip
 
 
 def encode_cursor(key: str) -> str:
@@ -83,8 +95,29 @@ def _disclaimer(entry: LiveEntry, scope: Scope) -> Disclaimer:
 
 @strawberry.type
 class Query:
+    @strawberry.field(
+        description="The object an id names, in exactly that version (release and locale "
+        "included); null when no such version is published."
+    )
+    async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
+        try:
+            global_id = relay.GlobalID.from_id(id)
+            refetch = REFETCH.get(global_id.type_name)
+            # one version, one id: a spelling this API would not write is not its id
+            if refetch is None or str(global_id) != id:
+                raise MalformedId(id)
+            return await refetch(info, global_id.node_id)
+        except (MalformedId, relay.GlobalIDValueError):
+            raise BadInput(f"{id!r} is not an id this API gave out") from None
+
     @strawberry.field(description="A release; the latest when id is omitted.")
-    async def release(self, info: Info, id: int | None = None) -> Release | None:
+    async def release(
+        self,
+        info: Info,
+        id: Annotated[
+            int | None, strawberry.argument(description="The release number (`Release.number`).")
+        ] = None,
+    ) -> Release | None:
         view: ReleaseView | None = await info.context.reader.release(id)
         return Release.of(view) if view else None
 
@@ -98,8 +131,7 @@ class Query:
         scope = await _scope(info, release, locale)
         if scope is None:
             return []
-        catalog = scope.release.catalog
-        return [Topic.of(catalog, key, scope.locales) for key in sorted(catalog.topics)]
+        return [Topic.of(scope, key) for key in sorted(scope.release.catalog.topics)]
 
     @strawberry.field(description="Every skin condition or concern, in the catalog of the release.")
     async def conditions(
@@ -111,8 +143,7 @@ class Query:
         scope = await _scope(info, release, locale)
         if scope is None:
             return []
-        catalog = scope.release.catalog
-        return [Condition.of(catalog, key, scope.locales) for key in sorted(catalog.conditions)]
+        return [Condition.of(scope, key) for key in sorted(scope.release.catalog.conditions)]
 
     @strawberry.field(description="Every product category, in the catalog of the release.")
     async def categories(
@@ -124,8 +155,7 @@ class Query:
         scope = await _scope(info, release, locale)
         if scope is None:
             return []
-        catalog = scope.release.catalog
-        return [Category.of(catalog, key, scope.locales) for key in sorted(catalog.categories)]
+        return [Category.of(scope, key) for key in sorted(scope.release.catalog.categories)]
 
     @strawberry.field(description="Every market, in the catalog of the release.")
     async def markets(
@@ -136,16 +166,8 @@ class Query:
         scope = await _scope(info, release, None)
         if scope is None:
             return []
-        items = scope.release.catalog.markets
-        return [
-            Market(
-                code=code,
-                name=items[code]["name"],
-                default_locale=items[code]["default_locale"],
-                locales=list(items[code]["locales"]),
-            )
-            for code in sorted(items)
-        ]
+        view = scope.release
+        return [Market.of(view, code) for code in sorted(view.catalog.markets)]
 
     @strawberry.field(description="One snippet by key; null when it is not published.")
     async def snippet(

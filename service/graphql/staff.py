@@ -222,7 +222,7 @@ def _release(row: ReleaseRow) -> Release:
     published = row.created_at
     if published.tzinfo is None:  # SQLite hands back naive datetimes; they were written in UTC
         published = published.replace(tzinfo=UTC)
-    return Release(id=row.id, note=row.note, published_at=published)
+    return Release(number=row.id, note=row.note, published_at=published)
 
 
 @strawberry.type

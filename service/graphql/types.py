@@ -1,17 +1,25 @@
-"""GraphQL types: thin views of published revisions; every lookup goes through a DataLoader."""
+"""GraphQL types: thin views of published revisions; every lookup goes through a DataLoader.
+
+Every `id` names one immutable version (Relay's Node): two objects of a type with the same id
+have the same fields, whatever release and locale they were read in, so a client's normalised
+cache (Apollo, urql, Relay) never mixes releases. `key` is the identifier that stays the same.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import strawberry
+from strawberry import relay
 
 from service.content import models
-from service.content.models import Revision
-from service.content.reading import Catalog, ReleaseView, localized
+from service.content.errors import BadInput
+from service.content.models import EntryKind, Revision
+from service.content.reading import ReleaseView, localized
 from service.content.repository import LiveEntry, LocalePreference
 from service.graphql.context import Info
 
@@ -38,66 +46,172 @@ class Scope:
     release: ReleaseView
     locales: LocalePreference
 
+    @property
+    def node_id(self) -> str:
+        return f"{self.release.id}:{self.locales.requested}"
+
+
+# --- node ids: what each id names, and reading it back ---------------------------------------
+
+
+class MalformedId(ValueError):
+    """A node id this API never hands out."""
+
+
+# ids of releases and revisions are 32-bit integers in both databases
+_NUMBER = re.compile(r"[1-9][0-9]{0,9}")
+_MAX_NUMBER = 2**31 - 1
+
+
+def _number(text: str) -> int:
+    if not _NUMBER.fullmatch(text) or int(text) > _MAX_NUMBER:
+        raise MalformedId(text)
+    return int(text)
+
+
+def _parts(node_id: str, count: int) -> list[str]:
+    parts = node_id.split(":", count - 1)
+    if len(parts) != count or not all(parts):
+        raise MalformedId(node_id)
+    return parts
+
+
+def _locales(info: Info, tag: str) -> LocalePreference:
+    try:
+        locales = info.context.reader.locales(tag)
+    except BadInput:
+        raise MalformedId(tag) from None
+    # ids carry the canonical tag, so one version has one id
+    if locales.requested != tag:
+        raise MalformedId(tag)
+    return locales
+
+
+async def _release(info: Info, number: str) -> ReleaseView | None:
+    return await info.context.reader.release(_number(number))
+
+
+async def _localized_scope(info: Info, node_id: str) -> tuple[Scope | None, str]:
+    """The scope and key of a localized catalog item's id: "release:locale:key"."""
+    number, tag, key = _parts(node_id, 3)
+    locales = _locales(info, tag)
+    view = await _release(info, number)
+    return (Scope(view, locales) if view else None), key
+
+
+async def _released(info: Info, node_id: str) -> tuple[ReleaseView | None, str]:
+    """The release and key of a catalog item's id that no locale changes: "release:key"."""
+    number, key = _parts(node_id, 2)
+    return await _release(info, number), key
+
+
+# --- releases and catalogs ------------------------------------------------------------------
+
 
 @strawberry.type(description="A numbered, append-only publication of content.")
-class Release:
-    id: int
+class Release(relay.Node):
+    number: int = strawberry.field(
+        description="The release number: what every `release` argument takes."
+    )
     note: str
     published_at: datetime
 
     @classmethod
+    def resolve_id(cls, root: Self, *, info: strawberry.Info) -> str:
+        # a release never changes once published: its number is enough
+        return str(root.number)
+
+    @classmethod
     def of(cls, view: ReleaseView) -> Release:
-        return cls(id=view.id, note=view.note, published_at=view.published_at)
+        return cls(number=view.id, note=view.note, published_at=view.published_at)
+
+    @classmethod
+    async def refetch(cls, info: Info, node_id: str) -> Release | None:
+        view = await _release(info, node_id)
+        return cls.of(view) if view else None
+
+
+@strawberry.type
+class LocalizedCatalogItem(relay.Node):
+    """A catalog item whose name depends on the release's catalog and on the locale asked for:
+    its id is "release:locale:key". (A base for the concrete types, not part of the schema.)"""
+
+    key: str
+    name: str
+    _scope: strawberry.Private[Scope]
+    _catalog: ClassVar[str]
+
+    @classmethod
+    def resolve_id(cls, root: Self, *, info: strawberry.Info) -> str:
+        return f"{root._scope.node_id}:{root.key}"
+
+    @classmethod
+    def of(cls, scope: Scope, key: str) -> Self:
+        item = getattr(scope.release.catalog, cls._catalog)[key]
+        return cls(key=key, name=localized(item["names"], scope.locales), _scope=scope)
+
+    @classmethod
+    async def refetch(cls, info: Info, node_id: str) -> Self | None:
+        scope, key = await _localized_scope(info, node_id)
+        if scope is None or key not in getattr(scope.release.catalog, cls._catalog):
+            return None
+        return cls.of(scope, key)
 
 
 @strawberry.type(description="A subject content is filed under.")
-class Topic:
-    key: str
-    name: str
-    description: str | None
+class Topic(LocalizedCatalogItem):
+    _catalog = "topics"
 
-    @classmethod
-    def of(cls, catalog: Catalog, key: str, locales: LocalePreference) -> Topic:
-        item = catalog.topics[key]
-        descriptions = item.get("descriptions") or {}
-        return cls(
-            key=key,
-            name=localized(item["names"], locales),
-            description=localized(descriptions, locales) if descriptions else None,
-        )
+    @strawberry.field
+    def description(self) -> str | None:
+        descriptions = self._scope.release.catalog.topics[self.key].get("descriptions") or {}
+        return localized(descriptions, self._scope.locales) if descriptions else None
 
 
 @strawberry.type(description="A skin condition or concern.")
-class Condition:
-    key: str
-    name: str
-
-    @classmethod
-    def of(cls, catalog: Catalog, key: str, locales: LocalePreference) -> Condition:
-        return cls(key=key, name=localized(catalog.conditions[key]["names"], locales))
+class Condition(LocalizedCatalogItem):
+    _catalog = "conditions"
 
 
 @strawberry.type(description="A product category a partner sells.")
-class Category:
-    key: str
-    name: str
-
-    @classmethod
-    def of(cls, catalog: Catalog, key: str, locales: LocalePreference) -> Category:
-        return cls(key=key, name=localized(catalog.categories[key]["names"], locales))
+class Category(LocalizedCatalogItem):
+    _catalog = "categories"
 
 
 @strawberry.type(description="Where content may be shown, and in which locales.")
-class Market:
+class Market(relay.Node):
     code: str
     name: str
     default_locale: str
     locales: list[str]
+    _release: strawberry.Private[int]
+
+    @classmethod
+    def resolve_id(cls, root: Self, *, info: strawberry.Info) -> str:
+        return f"{root._release}:{root.code}"
+
+    @classmethod
+    def of(cls, release: ReleaseView, code: str) -> Market:
+        item = release.catalog.markets[code]
+        return cls(
+            code=code,
+            name=item["name"],
+            default_locale=item["default_locale"],
+            locales=list(item["locales"]),
+            _release=release.id,
+        )
+
+    @classmethod
+    async def refetch(cls, info: Info, node_id: str) -> Market | None:
+        view, code = await _released(info, node_id)
+        if view is None or code not in view.catalog.markets:
+            return None
+        return cls.of(view, code)
 
 
 @strawberry.type(description="A published reference; every scientific statement cites one.")
-class Citation:
-    id: str
+class Citation(relay.Node):
+    key: str = strawberry.field(description="The catalog key: the same in every release.")
     title: str
     authors: str
     journal: str
@@ -105,6 +219,7 @@ class Citation:
     doi: str | None
     pmid: str | None
     study_type: str
+    _release: strawberry.Private[int]
 
     @strawberry.field(description="Where to read it: the DOI resolver, or PubMed without a DOI.")
     def url(self) -> str:
@@ -113,9 +228,14 @@ class Citation:
         return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
 
     @classmethod
-    def of(cls, item: dict[str, Any]) -> Citation:
+    def resolve_id(cls, root: Self, *, info: strawberry.Info) -> str:
+        return f"{root._release}:{root.key}"
+
+    @classmethod
+    def of(cls, release: ReleaseView, key: str) -> Citation:
+        item: dict[str, Any] = release.catalog.citations[key]
         return cls(
-            id=item["key"],
+            key=key,
             title=item["title"],
             authors=item["authors"],
             journal=item["journal"],
@@ -123,7 +243,15 @@ class Citation:
             doi=item.get("doi"),
             pmid=item.get("pmid"),
             study_type=item["study_type"],
+            _release=release.id,
         )
+
+    @classmethod
+    async def refetch(cls, info: Info, node_id: str) -> Citation | None:
+        view, key = await _released(info, node_id)
+        if view is None or key not in view.catalog.citations:
+            return None
+        return cls.of(view, key)
 
 
 @strawberry.type(description="A body rendered when its revision was created.")
@@ -134,7 +262,7 @@ class Body:
 
 
 @strawberry.type
-class Published:
+class Published(relay.Node):
     """What every published item shares; read from its revision through the loaders.
     (A base for the concrete types, not itself part of the schema.)"""
 
@@ -142,14 +270,34 @@ class Published:
     locale: str = strawberry.field(description="The locale actually served, after fallback.")
     _entry: strawberry.Private[LiveEntry]
     _scope: strawberry.Private[Scope]
+    _kind: ClassVar[EntryKind]
+
+    @classmethod
+    def resolve_id(cls, root: Self, *, info: strawberry.Info) -> str:
+        # "release:revision:locale": the revision, as read in a release (which says what made
+        # it live and which catalog names, citations and disclaimers come with it) and for a
+        # requested locale (which decides how those names read)
+        scope = root._scope
+        return f"{scope.release.id}:{root._entry.revision_id}:{scope.locales.requested}"
+
+    @classmethod
+    async def refetch(cls, info: Info, node_id: str) -> Self | None:
+        number, revision, tag = _parts(node_id, 3)
+        locales = _locales(info, tag)
+        view = await _release(info, number)
+        if view is None:
+            return None
+        entry = await info.context.reader.live_revision(view, _number(revision), cls._kind)
+        if entry is None:
+            return None
+        return cls(key=entry.key, locale=entry.locale, _entry=entry, _scope=Scope(view, locales))
 
     async def _revision(self, info: Info) -> Revision:
         return await info.context.loaders.revision_by_id.load(self._entry.revision_id)
 
     async def _citations(self, info: Info) -> list[Citation]:
         keys = await info.context.loaders.citations_by_revision.load(self._entry.revision_id)
-        catalog = self._scope.release.catalog
-        return [Citation.of(catalog.citations[key]) for key in keys]
+        return [Citation.of(self._scope.release, key) for key in keys]
 
     @strawberry.field(description="The revision number of this entry in this locale.")
     async def version(self, info: Info) -> int:
@@ -163,6 +311,8 @@ class Published:
 
 @strawberry.type(description="A titled explanation of a few paragraphs.")
 class Snippet(Published):
+    _kind = EntryKind.SNIPPET
+
     @strawberry.field
     async def title(self, info: Info) -> str:
         return (await self._revision(info)).title or ""
@@ -181,12 +331,12 @@ class Snippet(Published):
     @strawberry.field
     async def topics(self, info: Info) -> list[Topic]:
         keys = await info.context.loaders.topics_by_revision.load(self._entry.revision_id)
-        return [Topic.of(self._scope.release.catalog, key, self._scope.locales) for key in keys]
+        return [Topic.of(self._scope, key) for key in keys]
 
     @strawberry.field
     async def conditions(self, info: Info) -> list[Condition]:
         keys = await info.context.loaders.conditions_by_revision.load(self._entry.revision_id)
-        return [Condition.of(self._scope.release.catalog, key, self._scope.locales) for key in keys]
+        return [Condition.of(self._scope, key) for key in keys]
 
     @strawberry.field
     async def tags(self, info: Info) -> list[str]:
@@ -221,6 +371,8 @@ class Snippet(Published):
 
 @strawberry.type(description="A short statement, ordered within its topic.")
 class Takeaway(Published):
+    _kind = EntryKind.TAKEAWAY
+
     @strawberry.field(description="Order within its topic, from 1.")
     async def position(self, info: Info) -> int:
         return (await self._revision(info)).position or 0
@@ -232,7 +384,7 @@ class Takeaway(Published):
     @strawberry.field
     async def topic(self, info: Info) -> Topic:
         keys = await info.context.loaders.topics_by_revision.load(self._entry.revision_id)
-        return Topic.of(self._scope.release.catalog, keys[0], self._scope.locales)
+        return Topic.of(self._scope, keys[0])
 
     @strawberry.field
     async def citations(self, info: Info) -> list[Citation]:
@@ -241,6 +393,27 @@ class Takeaway(Published):
 
 @strawberry.type(description="Legal text that depends on the market.")
 class Disclaimer(Published):
+    _kind = EntryKind.DISCLAIMER
+
+    @classmethod
+    def resolve_id(cls, root: Self, *, info: strawberry.Info) -> str:
+        # "release:revision", the release that made the revision live: none of a disclaimer's
+        # fields depends on the release it is read in or on the locale asked for
+        return f"{root._entry.release_id}:{root._entry.revision_id}"
+
+    @classmethod
+    async def refetch(cls, info: Info, node_id: str) -> Self | None:
+        number, revision = _parts(node_id, 2)
+        view = await _release(info, number)
+        if view is None:
+            return None
+        reader = info.context.reader
+        entry = await reader.live_revision(view, _number(revision), cls._kind)
+        if entry is None or entry.release_id != view.id:
+            return None
+        scope = Scope(view, reader.locales(entry.locale))
+        return cls(key=entry.key, locale=entry.locale, _entry=entry, _scope=scope)
+
     @strawberry.field
     async def kind(self, info: Info) -> DisclaimerKind:
         return DisclaimerKind((await self._revision(info)).disclaimer_kind)
