@@ -22,7 +22,7 @@ from typer.exceptions import TyperException
 
 from service.config import Settings
 from service.content.errors import ContentError, Problem, SeedValidationError
-from service.content.models import ACTOR_LENGTH, EntryKind, Release
+from service.content.models import ACTOR_LENGTH, NOTE_LENGTH, EntryKind, Release
 from service.content.operations import (
     bootstrap_development,
     in_transaction,
@@ -38,7 +38,6 @@ from service.db import schema_status, upgrade_database
 EXIT_CONTENT_ERROR = 1
 EXIT_CONFIG_ERROR = 2
 PROGRESS_THRESHOLD = 500  # files; below this a run is quick enough to need no bar
-NOTE_LENGTH = 500  # releases.note
 MESSAGE_LENGTH = 300  # an error's own text, cut so that it stays one line
 
 
@@ -63,6 +62,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 T = TypeVar("T")
 
 
+# The options every command takes, before its name; `_Commands.invoke` reads --debug.
 @app.callback()
 def options(
     debug: Annotated[
@@ -74,7 +74,7 @@ def options(
         ),
     ] = False,
 ) -> None:
-    """The gut–skin content API: seed, review, publish and serve vetted content."""
+    pass
 
 
 def fail(message: str, code: int = EXIT_CONTENT_ERROR) -> NoReturn:

@@ -122,9 +122,8 @@ class YamlDoc:
 
 def _refuse_escaped_characters(node: Node, first_line: int) -> None:
     """A double-quoted YAML string can spell any character as an escape ("\\0", "\\x07"), which
-    the check of the file's raw text cannot see."""
-    quoted = isinstance(node, ScalarNode) and node.style == '"'
-    found = find_forbidden(node.value) if quoted else None
+    the check of the file's raw text cannot see. Called for double-quoted scalars only."""
+    found = find_forbidden(node.value)
     if found is None:
         return
     raise _FileProblem(
@@ -164,7 +163,8 @@ def _walk(
                     raise _FileProblem(key_line, "merge keys (<<) are not allowed")
                 raise _FileProblem(key_line, "mapping keys must be plain words")
             key = str(key_node.value)
-            _refuse_escaped_characters(key_node, first_line)
+            if key_node.style == '"':
+                _refuse_escaped_characters(key_node, first_line)
             if key in result:
                 raise _FileProblem(key_node.start_mark.line + first_line, f"duplicate key {key!r}")
             if lines is not None:
@@ -181,7 +181,8 @@ def _walk(
             for index, item in enumerate(node.value)
         ]
     if node.tag == _STR_TAG:
-        _refuse_escaped_characters(node, first_line)
+        if isinstance(node, ScalarNode) and node.style == '"':
+            _refuse_escaped_characters(node, first_line)
         return node.value  # the common case, without the constructor's bookkeeping
     if node.tag not in _PLAIN_TAGS:
         raise _FileProblem(line, f"the tag {node.tag!r} is not allowed: seed files hold plain data")
@@ -232,12 +233,11 @@ def read_file(path: Path) -> bytes:
     """The bytes of one seed file; a file that cannot be read is a problem with its path."""
     try:
         with path.open("rb") as file:
-            data = file.read(MAX_FILE_BYTES + 1)
+            if os.fstat(file.fileno()).st_size > MAX_FILE_BYTES:
+                raise _FileProblem(0, f"is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+            return file.read()
     except OSError as exc:
         raise _FileProblem(0, f"cannot be read: {exc.strerror or exc}") from exc
-    if len(data) > MAX_FILE_BYTES:
-        raise _FileProblem(0, f"is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
-    return data
 
 
 def split_front_matter(text: str) -> tuple[str, str, int]:
@@ -253,7 +253,8 @@ def split_front_matter(text: str) -> tuple[str, str, int]:
 
 def _describe(error: Any, allowed: Iterable[str]) -> str:
     loc = error["loc"]
-    name = ".".join(str(part) for part in loc)
+    # a key may hold a line feed or a tab (written as an escape): quoted, a message stays one line
+    name = ".".join(str(part) if str(part).isprintable() else repr(str(part)) for part in loc)
     kind = error["type"]
     if kind == "missing":
         return f"missing field {name!r}"
