@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import traceback
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -11,14 +12,18 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from alembic.util import CommandError
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from service.config import Settings
-from service.content.errors import ContentError, SeedValidationError
-from service.content.models import EntryKind, Release
+from service.content.errors import ContentError, Problem, SeedValidationError
+from service.content.models import ACTOR_LENGTH, NOTE_LENGTH, EntryKind, Release
 from service.content.operations import (
     bootstrap_development,
     in_transaction,
@@ -28,6 +33,7 @@ from service.content.operations import (
 from service.content.repository import ContentRepository
 from service.content.seedfiles import discover
 from service.content.service import NothingToPublish, SeedReport
+from service.content.text import character_name, find_forbidden
 from service.db import schema_status, upgrade_database
 from service.vetting.compliance import Severity
 from service.vetting.lint import lint_seed
@@ -35,10 +41,21 @@ from service.vetting.lint import lint_seed
 EXIT_CONTENT_ERROR = 1
 EXIT_CONFIG_ERROR = 2
 PROGRESS_THRESHOLD = 500  # files; below this a run is quick enough to need no bar
+MESSAGE_LENGTH = 300  # an error's own text, cut so that it stays one line
+
+
+class _Commands(TyperGroup):
+    """Every command runs inside the one error mapping, whichever step of it fails."""
+
+    def invoke(self, ctx: Any) -> Any:
+        with mapped_errors(debug=bool(ctx.params.get("debug"))):
+            return super().invoke(ctx)
+
 
 app = typer.Typer(
     name="contentapi",
     help="The gut–skin content API: seed, review, publish and serve vetted content.",
+    cls=_Commands,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -46,6 +63,21 @@ app = typer.Typer(
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 T = TypeVar("T")
+
+
+# The options every command takes, before its name; `_Commands.invoke` reads --debug.
+@app.callback()
+def options(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            envvar="CONTENT_API_DEBUG",
+            help="On an error, print the full traceback as well (for developers)",
+        ),
+    ] = False,
+) -> None:
+    pass
 
 
 def fail(message: str, code: int = EXIT_CONTENT_ERROR) -> NoReturn:
@@ -63,29 +95,89 @@ def load_settings() -> Settings:
         raise typer.Exit(EXIT_CONFIG_ERROR) from exc
 
 
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run one operation; whatever it raises is mapped by `mapped_errors`, around every command."""
+    return asyncio.run(coroutine)
+
+
 @contextmanager
-def domain_errors(*, writes: bool = True) -> Iterator[None]:
-    """The one place a domain error becomes an exit code. `writes`: the command would have
-    written to the database, so a refusal says that nothing was written."""
+def mapped_errors(*, debug: bool) -> Iterator[None]:
+    """The one place an error becomes a message and an exit code: a domain error as its own
+    message, anything else as one line, never as a traceback, SQL or file contents (those
+    only with --debug, for a developer)."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort, TyperException):
+        raise  # the command line's own: usage errors, exit codes already chosen
+    except Exception as exc:
+        if debug:
+            err.print("".join(traceback.format_exception(exc)), markup=False, end="")
+        if isinstance(exc, SeedValidationError):
+            print_skipped(exc.skipped)
+            for problem in exc.problems:
+                err.print(str(problem), markup=False)
+            print_rejections(exc.rejected)
+            err.print(f"[bold red]error:[/] {exc.message}; nothing was written")
+            raise typer.Exit(EXIT_CONTENT_ERROR) from exc
+        if isinstance(exc, ContentError):
+            fail(exc.message)
+        code, message = describe_failure(exc)
+        if not debug and code == EXIT_CONTENT_ERROR:
+            message += "; run `contentapi --debug ...` for the traceback"
+        fail(message, code)
+
+
+def _one_line(value: object) -> str:
+    lines = str(value).strip().splitlines()
+    line = lines[0].strip() if lines else type(value).__name__
+    return line if len(line) <= MESSAGE_LENGTH else line[: MESSAGE_LENGTH - 1] + "…"
+
+
+def describe_failure(exc: Exception) -> tuple[int, str]:
+    """The exit code and one line for an error that no domain rule foresaw.
+
+    SQLAlchemy's own text carries the statement and its parameters (whole seed files), so only
+    the driver's first line is shown."""
+    if isinstance(exc, DBAPIError):
+        reason = _one_line(exc.orig)
+        if exc.statement is None:
+            # raised while connecting, before any statement ran
+            return (
+                EXIT_CONFIG_ERROR,
+                f"cannot reach the database: {reason} (check CONTENT_API_DATABASE_URL)",
+            )
+        return EXIT_CONTENT_ERROR, f"the database refused the operation: {reason}"
+    if isinstance(exc, ArgumentError | NoSuchModuleError):
+        return EXIT_CONFIG_ERROR, f"CONTENT_API_DATABASE_URL: {_one_line(exc)}"
+    if isinstance(exc, CommandError):  # Alembic: a schema revision this code does not know
+        return EXIT_CONFIG_ERROR, f"database schema: {_one_line(exc)}"
+    if isinstance(exc, OSError):  # the machine's part: a folder, a port, a file's permissions
+        return EXIT_CONFIG_ERROR, _one_line(exc)
+    return EXIT_CONTENT_ERROR, f"unexpected error ({type(exc).__name__}): {_one_line(exc)}"
+
+
+def checked_text(option: str, value: str, limit: int) -> str:
+    """A free-text option, stored as given: refused here when any database would refuse it
+    or it holds characters that are not text, so that both databases answer alike."""
+    found = find_forbidden(value)
+    if found is not None:
+        fail(f"{option}: {character_name(found.char)} is not allowed", EXIT_CONFIG_ERROR)
+    if len(value) > limit:
+        fail(f"{option} has {len(value)} characters; at most {limit}", EXIT_CONFIG_ERROR)
+    return value
+
+
+@contextmanager
+def reading_problems() -> Iterator[None]:
+    """For a command that only reads seed files: their problems, without a write's summary."""
     try:
         yield
     except SeedValidationError as exc:
+        print_skipped(exc.skipped)
         for problem in exc.problems:
             err.print(str(problem), markup=False)
-        if writes:
-            print_rejections(exc.rejected)
-        err.print(
-            f"[bold red]error:[/] {exc.message}" + ("; nothing was written" if writes else "")
-        )
+        err.print(f"[bold red]error:[/] {exc.message}")
         raise typer.Exit(EXIT_CONTENT_ERROR) from exc
-    except ContentError as exc:
-        fail(exc.message)
-
-
-def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run one operation, its domain errors mapped to exit codes."""
-    with domain_errors():
-        return asyncio.run(coroutine)
 
 
 def require_current_schema(settings: Settings) -> None:
@@ -95,6 +187,11 @@ def require_current_schema(settings: Settings) -> None:
             f"the database schema is at {current or 'nothing'}, the code needs {head}: "
             "run `contentapi migrate` first"
         )
+
+
+def optional_name(explicit: str | None, option: str) -> str | None:
+    """A development-only name option (--author, --by), checked like every stored text."""
+    return checked_text(option, explicit, ACTOR_LENGTH) if explicit is not None else None
 
 
 @contextmanager
@@ -132,6 +229,11 @@ def summary_table(title: str) -> Table:
     return table
 
 
+def print_skipped(skipped: list[Problem]) -> None:
+    for problem in skipped:
+        err.print(f"[yellow]warning:[/] {problem.path}: {problem.message}", highlight=False)
+
+
 def print_rejections(rejected: dict[str, int]) -> None:
     """The summary of a refused run: nothing created, the files rejected per kind."""
     table = summary_table("Seed summary: refused, nothing written")
@@ -141,6 +243,7 @@ def print_rejections(rejected: dict[str, int]) -> None:
 
 
 def print_seed_report(report: SeedReport) -> None:
+    print_skipped(report.skipped)
     table = summary_table("Dry run: nothing written" if report.dry_run else "Seed summary")
     for kind, count in report.kinds.items():
         table.add_row(kind, str(count.created), str(count.unchanged), str(count.rejected))
@@ -189,11 +292,12 @@ def seed(
     settings = load_settings()
     require_current_schema(settings)
     root = path or settings.seed_path
-    _, entry_files = discover(root) if root.is_dir() else ({}, [])
+    entry_files = discover(root).entries if root.is_dir() else []
     with file_progress(len(entry_files), "Seeding") as progress:
         report = run(
             seed_from_files(
-                settings, root, key=key, author=author, approve=approve, dry_run=dry_run,
+                settings, root, key=key, author=optional_name(author, "--author"),
+                approve=approve, dry_run=dry_run,
                 progress=progress,
             )
         )  # fmt: skip
@@ -217,7 +321,7 @@ def lint(
 ) -> None:
     """Check the seed files against the compliance rules; no database needed. Exit 1 on errors."""
     settings = load_settings()
-    with domain_errors(writes=False):
+    with reading_problems():
         report = lint_seed(path or settings.seed_path)
     if output is OutputFormat.JSON:
         rows = [
@@ -272,8 +376,10 @@ def publish(
     settings = load_settings()
     if not note.strip():
         fail("--note must say why this release exists", EXIT_CONFIG_ERROR)
+    note = checked_text("--note", note.strip(), NOTE_LENGTH)
+    publisher = optional_name(by, "--by")
     require_current_schema(settings)
-    outcome = run(_publish_unless_nothing_new(settings, note.strip(), key, by))
+    outcome = run(_publish_unless_nothing_new(settings, note, key, publisher))
     if isinstance(outcome, str):
         out.print(outcome.capitalize() + ".")
     else:

@@ -46,9 +46,15 @@ class Problem:
 class SeedValidationError(ContentError):
     code = "SEED_INVALID"
 
-    def __init__(self, problems: list[Problem], rejected: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        problems: list[Problem],
+        rejected: dict[str, int] | None = None,
+        skipped: list[Problem] | None = None,
+    ) -> None:
         self.problems = sorted(problems)
         self.rejected = rejected or {}
+        self.skipped = skipped or []
         count = len(self.problems)
         super().__init__(f"{count} problem{'s' if count != 1 else ''} in the seed files")
 

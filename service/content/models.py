@@ -31,6 +31,7 @@ NAMING_CONVENTION = {
 KEY_LENGTH = 100
 LOCALE_LENGTH = 35  # the longest BCP 47 tag a registry is obliged to accept
 ACTOR_LENGTH = 200
+NOTE_LENGTH = 500
 
 
 def utcnow() -> datetime:
@@ -257,7 +258,7 @@ class Release(Base):
 
     # assigned as max + 1 under the content lock, so ids are gapless: 1, 2, 3 ...
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    note: Mapped[str] = mapped_column(String(500))
+    note: Mapped[str] = mapped_column(String(NOTE_LENGTH))
     published_by: Mapped[str] = mapped_column(String(ACTOR_LENGTH))
     # the catalogs (topics, conditions, categories, markets, citations) as they were when
     # this release was published, so a pinned release reads the same names and DOIs for ever

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import os
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -28,8 +30,12 @@ from service.content.schemas import (
     TakeawayFile,
     TopicFile,
 )
+from service.content.text import character_name, find_forbidden
 
 DEFAULT_LOCALE = "en-US"
+# Far above any real seed file (a body is at most 20,000 characters); a file past it is a
+# mistake, and reading it whole would only exhaust memory.
+MAX_FILE_BYTES = 16 * 1024 * 1024
 
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -114,6 +120,20 @@ class YamlDoc:
         return 1
 
 
+def _refuse_escaped_characters(node: Node, first_line: int) -> None:
+    """A double-quoted YAML string can spell any character as an escape ("\\0", "\\x07"), which
+    the check of the file's raw text cannot see. Called for double-quoted scalars only."""
+    found = find_forbidden(node.value)
+    if found is None:
+        return
+    raise _FileProblem(
+        node.start_mark.line + first_line,
+        f"{character_name(found.char)} (written as an escape in the quoted string at column "
+        f"{node.start_mark.column + 1}) is not allowed: seed files hold text, without control "
+        "characters or Unicode noncharacters",
+    )
+
+
 def _walk(
     node: Node,
     loc: Loc,
@@ -143,6 +163,8 @@ def _walk(
                     raise _FileProblem(key_line, "merge keys (<<) are not allowed")
                 raise _FileProblem(key_line, "mapping keys must be plain words")
             key = str(key_node.value)
+            if key_node.style == '"':
+                _refuse_escaped_characters(key_node, first_line)
             if key in result:
                 raise _FileProblem(key_node.start_mark.line + first_line, f"duplicate key {key!r}")
             if lines is not None:
@@ -159,6 +181,8 @@ def _walk(
             for index, item in enumerate(node.value)
         ]
     if node.tag == _STR_TAG:
+        if isinstance(node, ScalarNode) and node.style == '"':
+            _refuse_escaped_characters(node, first_line)
         return node.value  # the common case, without the constructor's bookkeeping
     if node.tag not in _PLAIN_TAGS:
         raise _FileProblem(line, f"the tag {node.tag!r} is not allowed: seed files hold plain data")
@@ -175,11 +199,15 @@ def load_yaml(text: str, *, first_line: int = 1, track_lines: bool = False) -> Y
         raise _FileProblem(line, f"invalid YAML: {exc.problem or exc.context}") from exc
     except yaml.YAMLError as exc:
         raise _FileProblem(first_line, f"invalid YAML: {exc}") from exc
+    except RecursionError as exc:
+        raise _FileProblem(first_line, "invalid YAML: lists or mappings nested too deep") from exc
     lines: dict[Loc, int] | None = {} if track_lines else None
     if root is None:
         return YamlDoc(None, text, first_line, lines)
     try:
         value = _walk(root, (), lines, set(), first_line, SafeConstructor())
+    except RecursionError as exc:
+        raise _FileProblem(first_line, "lists or mappings nested too deep") from exc
     except _FileProblem:
         if not track_lines:
             # a problem's exact line needs the line map: parse again with it
@@ -194,7 +222,22 @@ def decode(data: bytes) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise _FileProblem(line, f"not valid UTF-8 (byte 0x{data[exc.start]:02x})") from exc
-    return text.removeprefix("\ufeff").replace("\r\n", "\n")
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    found = find_forbidden(text)
+    if found is not None:
+        raise _FileProblem(found.line, found.describe())
+    return text
+
+
+def read_file(path: Path) -> bytes:
+    """The bytes of one seed file; a file that cannot be read is a problem with its path."""
+    try:
+        with path.open("rb") as file:
+            if os.fstat(file.fileno()).st_size > MAX_FILE_BYTES:
+                raise _FileProblem(0, f"is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+            return file.read()
+    except OSError as exc:
+        raise _FileProblem(0, f"cannot be read: {exc.strerror or exc}") from exc
 
 
 def split_front_matter(text: str) -> tuple[str, str, int]:
@@ -210,7 +253,8 @@ def split_front_matter(text: str) -> tuple[str, str, int]:
 
 def _describe(error: Any, allowed: Iterable[str]) -> str:
     loc = error["loc"]
-    name = ".".join(str(part) for part in loc)
+    # a key may hold a line feed or a tab (written as an escape): quoted, a message stays one line
+    name = ".".join(str(part) if str(part).isprintable() else repr(str(part)) for part in loc)
     kind = error["type"]
     if kind == "missing":
         return f"missing field {name!r}"
@@ -246,7 +290,7 @@ def validate_model(
 
 @lru_cache(maxsize=32)
 def _line_map(file: Path, front_matter: bool) -> YamlDoc:
-    text = decode(file.read_bytes())
+    text = decode(read_file(file))
     if front_matter:
         return load_yaml(split_front_matter(text)[0], first_line=2, track_lines=True)
     return load_yaml(text, track_lines=True)
@@ -297,6 +341,7 @@ class CatalogItem:
 class SeedSet:
     catalogs: dict[str, list[CatalogItem]] = field(default_factory=dict)
     entries: list[EntryDraft] = field(default_factory=list)
+    skipped: list[Problem] = field(default_factory=list)
 
     def catalog_keys(self, name: str) -> set[str]:
         key_field = CATALOG_FILES[name][1]
@@ -313,19 +358,94 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def discover(root: Path) -> tuple[dict[str, Path], list[tuple[EntryKind, Path]]]:
-    """The catalog files and entry files below `root`, in a stable order."""
-    catalogs = {
-        name: root / "catalog" / f"{name}.yaml"
-        for name in CATALOG_FILES
-        if (root / "catalog" / f"{name}.yaml").is_file()
-    }
-    entries: list[tuple[EntryKind, Path]] = []
+@dataclass
+class SeedFiles:
+    """What lies below a seed folder: the files to read, what cannot be read as a seed file
+    (problems), and what is left out on purpose (skipped, with a warning)."""
+
+    catalogs: dict[str, Path] = field(default_factory=dict)
+    entries: list[tuple[EntryKind, Path]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    skipped: list[Problem] = field(default_factory=list)
+
+
+def _not_a_regular_file(path: Path, real_root: Path) -> str | None:
+    """Why `path` cannot be read as a seed file; None for a regular file in the seed folder.
+
+    Checked before reading: opening a named pipe would wait for ever, and a link that leads
+    outside the folder would publish a file nobody reviews as part of the seed content."""
+    try:
+        info = path.lstat()
+        if stat.S_ISLNK(info.st_mode):
+            try:
+                target = path.resolve(strict=True)
+            except FileNotFoundError:
+                return f"is a broken symbolic link: {os.readlink(path)} does not exist"
+            except (OSError, RuntimeError):  # a loop: RuntimeError before Python 3.13
+                return "is a symbolic link that leads back to itself"
+            if not target.is_relative_to(real_root):
+                return f"is a symbolic link to {target}, outside the seed folder"
+            info = target.stat()
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    mode = info.st_mode
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a seed file: rename it or move it out of the seed folder"
+    if stat.S_ISFIFO(mode):
+        return "is a named pipe (FIFO), not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "is a socket, not a regular file"
+    return "is a device or other special file, not a regular file"
+
+
+def discover(root: Path) -> SeedFiles:
+    """The catalog files and entry files below `root`, in a stable order, and every path that
+    looks like a seed file but cannot be read as one."""
+    found = SeedFiles()
+    real_root = root.resolve()
+    for name in CATALOG_FILES:
+        path = root / "catalog" / f"{name}.yaml"
+        if not os.path.lexists(path):
+            found.problems.append(Problem(str(path), 0, f"missing catalog file ({name})"))
+        elif why := _not_a_regular_file(path, real_root):
+            found.problems.append(Problem(_relative(path, root), 0, why))
+        else:
+            found.catalogs[name] = path
     for folder, (kind, suffix) in ENTRY_FOLDERS.items():
         directory = root / folder
-        if directory.is_dir():
-            entries.extend((kind, path) for path in sorted(directory.glob(f"*{suffix}")))
-    return catalogs, entries
+        try:
+            with os.scandir(directory) as scan:
+                listed = sorted(
+                    (item.name, item.is_file(follow_symlinks=False))
+                    for item in scan
+                    if item.name.endswith(suffix)
+                )
+        except FileNotFoundError:
+            continue
+        except NotADirectoryError:
+            found.problems.append(
+                Problem(_relative(directory, root), 0, f"is not a folder: {folder}/ holds files")
+            )
+            continue
+        except OSError as exc:
+            found.problems.append(
+                Problem(_relative(directory, root), 0, f"cannot be read: {exc.strerror or exc}")
+            )
+            continue
+        for name, regular in listed:
+            path = directory / name
+            if name.startswith("."):
+                # editors' lock files (.#name.md) and other tools' hidden companions
+                found.skipped.append(
+                    Problem(_relative(path, root), 0, "skipped: hidden files are not read")
+                )
+            elif regular or (why := _not_a_regular_file(path, real_root)) is None:
+                found.entries.append((kind, path))
+            else:
+                found.problems.append(Problem(_relative(path, root), 0, why))
+    return found
 
 
 def _read_catalog(
@@ -334,7 +454,7 @@ def _read_catalog(
     model, key_field = CATALOG_FILES[name]
     seed.catalogs[name] = []
     try:
-        doc = load_yaml(decode(path.read_bytes()))
+        doc = load_yaml(decode(read_file(path)))
     except _FileProblem as exc:
         problems.append(Problem(display, exc.line, exc.message))
         return
@@ -367,7 +487,7 @@ def _read_entry(
     kind: EntryKind, path: Path, display: str, problems: list[Problem]
 ) -> EntryDraft | None:
     try:
-        text = decode(path.read_bytes())
+        text = decode(read_file(path))
         if kind is EntryKind.TAKEAWAY:
             doc, body, body_line = load_yaml(text), "", 1
         else:
@@ -415,21 +535,17 @@ def _read_entry(
 def read_seed(root: Path, *, progress: Callable[[int], None] | None = None) -> SeedSet:
     """Read and validate every seed file below `root`; raise with every problem found."""
     if not root.is_dir():
-        raise SeedValidationError([Problem(str(root), 0, "no such directory")])
-    problems: list[Problem] = []
-    seed = SeedSet()
-    catalog_paths, entry_paths = discover(root)
+        why = "is not a folder" if root.exists() else "no such directory"
+        raise SeedValidationError([Problem(str(root), 0, why)])
+    files = discover(root)
+    problems = list(files.problems)
+    seed = SeedSet(skipped=files.skipped)
     for name in CATALOG_FILES:
-        if name not in catalog_paths:
-            problems.append(
-                Problem(str(root / "catalog" / f"{name}.yaml"), 0, f"missing catalog file ({name})")
-            )
-            seed.catalogs[name] = []
-            continue
-        _read_catalog(
-            name, catalog_paths[name], _relative(catalog_paths[name], root), seed, problems
-        )
-    for kind, path in entry_paths:
+        seed.catalogs[name] = []
+        if name in files.catalogs:
+            path = files.catalogs[name]
+            _read_catalog(name, path, _relative(path, root), seed, problems)
+    for kind, path in files.entries:
         draft = _read_entry(kind, path, _relative(path, root), problems)
         if draft is not None:
             seed.entries.append(draft)
@@ -438,7 +554,7 @@ def read_seed(root: Path, *, progress: Callable[[int], None] | None = None) -> S
     if not problems:
         problems.extend(check_references(seed))
     if problems:
-        raise SeedValidationError(problems, rejected=count_rejected(problems))
+        raise SeedValidationError(problems, rejected=count_rejected(problems), skipped=seed.skipped)
     return seed
 
 

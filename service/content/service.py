@@ -116,6 +116,8 @@ class SeedReport:
     )
     approved: int = 0
     dry_run: bool = False
+    # paths left out of the run on purpose (hidden files), for the writer to see
+    skipped: list[Problem] = field(default_factory=list)
 
     def __repr__(self) -> str:
         return f"<SeedReport {len(self.planned)} planned, dry_run={self.dry_run}>"
@@ -199,7 +201,7 @@ class ContentService:
     ) -> SeedReport:
         """Write a new revision for every entry file whose content changed, in one transaction."""
         await self.repository.lock_for_writing()
-        report = SeedReport(dry_run=dry_run)
+        report = SeedReport(dry_run=dry_run, skipped=seed.skipped)
         catalog_writes = await self._plan_catalogs(seed, report)
         entries = await self.repository.entries_by_key()
         latest = await self.repository.latest_revisions()
