@@ -261,3 +261,43 @@ def test_staff_preview_the_next_release_through_the_partner_queries(
     assert client.post("/graphql", json={"query": "{ release { number note } }"}).json()["data"][
         "release"
     ] == {"number": 2, "note": "two"}
+
+
+def test_findings_block_submission_and_an_admin_waives_one_over_graphql(
+    cli: CliRunner, settings: Settings, team: Team, tmp_path: Path
+) -> None:
+    seed = small_seed(tmp_path / "claim")
+    path = seed / "snippets/gut-skin-axis.en-US.md"
+    path.write_text(path.read_text() + "\nThis supplement cures acne.\n")
+    invoke(cli, "seed", str(seed), "--key", team.editor)
+    waive = """mutation ($fingerprint: String!) {
+      waiveFinding(revision: {key: "gut-skin-axis"}, fingerprint: $fingerprint,
+                   reason: "a quotation") { findings { rule blocking waiver { by reason } } } }"""
+    with TestClient(create_app(settings)) as client:
+        code, message = refused(client, SUBMIT, {"key": "gut-skin-axis"}, key=team.editor)
+        assert code == "CONFLICT"
+        assert "1 compliance error" in message
+        found = ok(
+            client,
+            '{ history(key: "gut-skin-axis") { number findings { fingerprint rule blocking } } }',
+            key=team.reviewer,
+        )["history"][-1]["findings"]
+        assert [(f["rule"], f["blocking"]) for f in found] == [("drug-claim", True)]
+        fingerprint = {"fingerprint": found[0]["fingerprint"]}
+        assert refused(client, waive, fingerprint, key=team.reviewer)[0] == "FORBIDDEN"
+
+        waived = ok(client, waive, fingerprint, key=team.admin)["waiveFinding"]
+
+        assert waived["findings"] == [
+            {
+                "rule": "drug-claim",
+                "blocking": False,
+                "waiver": {"by": "ada", "reason": "a quotation"},
+            }
+        ]
+        assert (
+            ok(client, SUBMIT, {"key": "gut-skin-axis"}, key=team.editor)["submitRevision"][
+                "status"
+            ]
+            == "IN_REVIEW"
+        )

@@ -479,3 +479,99 @@ def test_every_action_is_in_the_append_only_audit_log(
     finally:
         engine.dispose()
     assert audit_count(settings) == len(log)
+
+
+# --- compliance findings and waivers --------------------------------------------------------
+
+DRUG_CLAIM = "This supplement cures acne in two weeks."
+
+
+def test_compliance_errors_block_submission_until_an_admin_waives_them(
+    cli: CliRunner, settings: Settings, small: Path
+) -> None:
+    team = make_team(cli)
+    snippet = small / "snippets/gut-skin-axis.en-US.md"
+    snippet.write_text(snippet.read_text() + "\n" + DRUG_CLAIM + "\n")
+    invoke(cli, "seed", str(small), "--key", team.editor)
+    before = (table_counts(settings.database_url), audit_count(settings))
+
+    blocked = invoke(cli, "review", "submit", "gut-skin-axis", "--key", team.editor)
+
+    assert blocked.exit_code == 1
+    assert "cannot be submitted: 1 compliance error" in blocked.output
+    assert "drug-claim" in blocked.output
+    assert "'cures acne'" in blocked.output
+    assert (table_counts(settings.database_url), audit_count(settings)) == before
+    shown = invoke(cli, "review", "show", "gut-skin-axis")
+    fingerprint = shown.output.split("finding ")[1].split()[0]
+    assert fingerprint.startswith("drug-claim:")
+
+    not_admin = invoke(
+        cli,
+        "review",
+        "waive",
+        "gut-skin-axis",
+        fingerprint,
+        "--reason",
+        "x",
+        "--key",
+        team.reviewer,
+    )
+    assert "rob may not waive compliance findings: that needs the admin role" in not_admin.output
+    no_reason = invoke(
+        cli, "review", "waive", "gut-skin-axis", fingerprint, "--reason", "", "--key", team.admin
+    )
+    assert "a waiver needs a reason" in no_reason.output
+    unknown = invoke(
+        cli,
+        "review",
+        "waive",
+        "gut-skin-axis",
+        "drug-claim:0:0",
+        "--reason",
+        "x",
+        "--key",
+        team.admin,
+    )
+    assert f"has no finding 'drug-claim:0:0'; its findings: {fingerprint}" in unknown.output
+    assert (table_counts(settings.database_url), audit_count(settings)) == before
+
+    waived = invoke(
+        cli, "review", "waive", "gut-skin-axis", fingerprint,
+        "--reason", "quoted from a regulator's warning letter", "--key", team.admin,
+    )  # fmt: skip
+    assert waived.exit_code == 0, waived.output
+    again = invoke(
+        cli, "review", "waive", "gut-skin-axis", fingerprint, "--reason", "x", "--key", team.admin
+    )
+    assert "is waived already" in again.output
+    assert invoke(cli, "review", "submit", "gut-skin-axis", "--key", team.editor).exit_code == 0
+    queue = json.loads(invoke(cli, "review", "queue", "--format", "json").stdout)
+    assert queue[0]["findings"][0]["rule"] == "drug-claim"
+    assert queue[0]["findings"][0]["waived"] is True
+    approved = invoke(
+        cli, "review", "approve", "gut-skin-axis", "--note", "ok", "--key", team.reviewer
+    )
+    assert approved.exit_code == 0, approved.output
+    log = invoke(cli, "audit", "--key", "gut-skin-axis", "--api-key", team.admin).output
+    assert (
+        "ada finding.waive gut-skin-axis (en-US): quoted from a regulator's warning letter" in log
+    )
+
+
+def test_the_queue_filters_by_kind_locale_market_and_rule(
+    cli: CliRunner, settings: Settings, small: Path
+) -> None:
+    team = make_team(cli)
+    invoke(cli, "seed", str(small), "--key", team.editor)
+    invoke(cli, "review", "submit", "--all", "--key", team.editor)
+
+    def keys(*options: str) -> list[str]:
+        result = invoke(cli, "review", "queue", "--format", "json", *options)
+        return [item["key"] for item in json.loads(result.stdout)]
+
+    assert sorted(keys()) == sorted(["gut-skin-axis", *DISCLAIMERS])
+    assert keys("--kind", "snippet") == ["gut-skin-axis"]
+    assert keys("--locale", "fr-FR") == []
+    assert "gut-skin-axis" in keys("--market", "US")
+    assert keys("--rule", "drug-claim") == []
