@@ -9,10 +9,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from service.app import create_app
 from service.config import Settings
+from service.content.models import utcnow
+from service.db import create_sync_engine
 from tests.helpers import invoke, table_counts
 from tests.vetting_helpers import DISCLAIMERS, Team, add_staff, make_team, small_seed
 
@@ -301,3 +304,42 @@ def test_findings_block_submission_and_an_admin_waives_one_over_graphql(
             ]
             == "IN_REVIEW"
         )
+
+
+def test_partners_see_when_content_was_reviewed_as_of_the_release_they_read(
+    client: TestClient, team: Team, cli: CliRunner, settings: Settings, tmp_path: Path
+) -> None:
+    submit_and_approve_all(client, team)
+    ok(client, PUBLISH, {"note": "one"}, key=team.publisher)
+    query = '{ snippet(key: "gut-skin-axis", release: 1) { reviewedAt } }'
+    first = client.post("/graphql", json={"query": query}).json()["data"]["snippet"]["reviewedAt"]
+    approvals = ok(client, '{ history(key: "gut-skin-axis") { approvedAt } }', key=team.reviewer)
+    assert first == approvals["history"][0]["approvedAt"]
+
+    # a re-review recorded after release 1 (as when the approval came due) shows from the
+    # next release on; the pinned release answers as before
+    engine = create_sync_engine(settings.database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO review_decisions (revision_id, decision, reviewer, reason, created_at)"
+                " SELECT r.id, 'approved', 'ria', 're-reviewed', :at FROM revisions r"
+                " JOIN entries e ON e.id = r.entry_id WHERE e.key = 'gut-skin-axis'"
+            ),
+            {"at": utcnow()},
+        )
+    engine.dispose()
+    seed = small_seed(tmp_path / "next")
+    path = seed / "disclaimers/not-medical-advice.en-US.md"
+    path.write_text(path.read_text() + "\nAsk a pharmacist too.\n")
+    invoke(cli, "seed", str(seed), "--key", team.editor)
+    ok(client, SUBMIT, {"key": "not-medical-advice"}, key=team.editor)
+    ok(client, APPROVE, {"key": "not-medical-advice", "note": "ok"}, key=team.reviewer)
+    ok(client, PUBLISH, {"note": "two"}, key=team.publisher)
+
+    again = client.post("/graphql", json={"query": query}).json()["data"]["snippet"]["reviewedAt"]
+    latest = client.post(
+        "/graphql", json={"query": '{ snippet(key: "gut-skin-axis") { reviewedAt } }'}
+    ).json()["data"]["snippet"]["reviewedAt"]
+    assert again == first
+    assert latest > first

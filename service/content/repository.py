@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -402,6 +403,28 @@ class LiveRepository:
 
     async def attached_markets(self, revision_ids: Sequence[int]) -> dict[int, list[str]]:
         return await self.attached(RevisionMarket, "market_code", revision_ids)
+
+    async def approved_at(
+        self, revision_ids: Sequence[int], *, until: datetime
+    ) -> dict[int, datetime]:
+        """When each revision was last approved at or before `until` (a release's time), so
+        a re-review shows only in releases published after it."""
+        if not revision_ids:
+            return {}
+        rows = await self._all(
+            select(ReviewDecision.revision_id, func.max(ReviewDecision.created_at))
+            .where(
+                ReviewDecision.revision_id.in_(sorted(set(revision_ids))),
+                ReviewDecision.decision == Decision.APPROVED.value,
+                ReviewDecision.created_at <= until,
+            )
+            .group_by(ReviewDecision.revision_id)
+        )
+        return {
+            int(revision_id): at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+            for revision_id, at in rows
+            if at is not None
+        }
 
 
 # --- the statement behind every read: built once per shape of filter, then reused ---------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -40,6 +41,8 @@ class Loaders:
     markets_by_revision: DataLoader[int, list[str]]
     disclaimer_keys_by_revision: DataLoader[int, list[str]]
     live_disclaimer_by_key: DataLoader[DisclaimerKey, LiveEntry | None]
+    # (revision, the release's time): when the revision was last approved as of that release
+    approved_at_by_revision: DataLoader[tuple[int, datetime], datetime | None]
 
     @classmethod
     def for_reader(cls, reader: Reader) -> Loaders:
@@ -65,6 +68,14 @@ class Loaders:
                     found[(release_id, locales, market, entry.key)] = entry
             return [found.get(key) for key in keys]
 
+        async def approvals(keys: list[tuple[int, datetime]]) -> list[datetime | None]:
+            found: dict[tuple[int, datetime], datetime] = {}
+            for until in {until for _, until in keys}:
+                ids = [revision_id for revision_id, at in keys if at == until]
+                for revision_id, at in (await live.approved_at(ids, until=until)).items():
+                    found[(revision_id, until)] = at
+            return [found.get(key) for key in keys]
+
         return cls(
             revision_by_id=DataLoader(load_fn=revisions),
             release_by_id=DataLoader(load_fn=releases),
@@ -75,4 +86,5 @@ class Loaders:
             markets_by_revision=_by_revision(live.attached_markets),
             disclaimer_keys_by_revision=_by_revision(live.attached_disclaimers),
             live_disclaimer_by_key=DataLoader(load_fn=disclaimers),
+            approved_at_by_revision=DataLoader(load_fn=approvals),
         )

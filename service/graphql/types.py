@@ -303,6 +303,16 @@ class Published(relay.Node):
     async def version(self, info: Info) -> int:
         return (await self._revision(info)).number
 
+    @strawberry.field(
+        description="When a reviewer last approved this revision, as of the release read: "
+        "null only for content published before reviews were recorded."
+    )
+    async def reviewed_at(self, info: Info) -> datetime | None:
+        release = self._scope.release
+        return await info.context.loaders.approved_at_by_revision.load(
+            (self._entry.revision_id, release.published_at)
+        )
+
     @strawberry.field(description="The release that published this version.")
     async def release(self, info: Info) -> Release:
         view = await info.context.loaders.release_by_id.load(self._entry.release_id)
