@@ -37,7 +37,11 @@ T = TypeVar("T")
 
 staff_app = typer.Typer(help="Staff accounts and their API keys.", no_args_is_help=True)
 review_app = typer.Typer(help="Submit, approve, reject and waive; the queue.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Partner API keys, scoped to markets and locales.", no_args_is_help=True
+)
 app.add_typer(staff_app, name="staff")
+app.add_typer(keys_app, name="keys")
 app.add_typer(review_app, name="review")
 
 ApiKey = Annotated[
@@ -190,6 +194,83 @@ def staff_revoke(
 ) -> None:
     """Revoke a staff member and all their keys, or one key; at once, everywhere."""
     what = as_actor(key, lambda service, by: AccessService(service.session).revoke(target, by=by))
+    out.print(f"Revoked {what}.", markup=False)
+
+
+# --- partner keys -------------------------------------------------------------------------
+
+
+def _codes(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+@keys_app.command("create")
+def keys_create(
+    partner: Annotated[str, typer.Option(help="Who the key is for, as logs and lists show it")],
+    markets: Annotated[str, typer.Option(help="Markets it may read, e.g. US,GB")],
+    locales: Annotated[str, typer.Option(help="Locales it may ask for, e.g. en-US,fr-FR")],
+    expires: Annotated[
+        datetime | None, typer.Option(help="Expiry date (UTC), e.g. 2027-12-31")
+    ] = None,
+    key: ApiKey = None,
+) -> None:
+    """Create a partner key and print it, once (admins)."""
+    expiry = expires.replace(tzinfo=UTC) if expires and expires.tzinfo is None else expires
+    created, secret = as_actor(
+        key,
+        lambda service, by: AccessService(service.session).create_partner_key(
+            partner,
+            markets=_codes(markets),
+            locales=_codes(locales),
+            expires_at=expiry,
+            by=by,
+        ),
+    )
+    out.print(
+        f"Created a key for {created.partner}: markets {', '.join(created.markets)}, "
+        f"locales {', '.join(created.locales)}"
+        + (f", expires {_when(created.expires_at)}" if created.expires_at else "")
+        + ". The key, shown only once:",
+        markup=False,
+    )
+    out.print(secret, markup=False)
+    err.print("Send it to the partner over a safe channel: only its hash is kept.")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Partner keys: prefix, partner, scopes, created, last used (never the secret)."""
+    found = reading(lambda service: AccessService(service.session).partner_keys())
+    if not found:
+        out.print("No partner key yet: create one with `contentapi keys create`.")
+    now = datetime.now(UTC)
+    for item in found:
+        expires = item.expires_at
+        if expires is not None and expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+        if item.revoked_at:
+            state = f"revoked {_when(item.revoked_at)}"
+        elif expires and expires <= now:
+            state = f"expired {_when(expires)}"
+        else:
+            state = f"active until {_when(expires)}" if expires else "active"
+        out.print(
+            f"{item.prefix}…  {item.partner}  markets {', '.join(item.markets)}  "
+            f"locales {', '.join(item.locales)}  created {_when(item.created_at)}  "
+            f"last used {_when(item.last_used_at)}  {state}",
+            markup=False,
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    prefix: Annotated[str, typer.Argument(help="The key's prefix, as `keys list` shows it")],
+    key: ApiKey = None,
+) -> None:
+    """Revoke a partner key; every instance refuses it from the next request on (admins)."""
+    what = as_actor(
+        key, lambda service, by: AccessService(service.session).revoke(prefix.rstrip("…"), by=by)
+    )
     out.print(f"Revoked {what}.", markup=False)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String
+from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.content.models import ACTOR_LENGTH, Base, _enum_check, utcnow
@@ -40,6 +40,9 @@ class ApiKey(Base):
     __table_args__ = (
         CheckConstraint(_enum_check("kind", KeyKind), name="kind"),
         CheckConstraint("kind <> 'staff' OR staff_id IS NOT NULL", name="staff_key_has_staff"),
+        CheckConstraint(
+            "kind <> 'partner' OR partner IS NOT NULL", name="partner_key_names_partner"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -47,6 +50,10 @@ class ApiKey(Base):
     secret_hash: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(20))
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    # a partner key reads published content of these markets and locales only
+    partner: Mapped[str | None] = mapped_column(String(ACTOR_LENGTH))
+    markets: Mapped[list[str] | None] = mapped_column(JSON)
+    locales: Mapped[list[str] | None] = mapped_column(JSON)
     created_by: Mapped[str] = mapped_column(String(ACTOR_LENGTH))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -35,12 +35,20 @@ GRANTED_BY: dict[Permission, frozenset[Role]] = {
 
 @dataclass(frozen=True)
 class Principal:
-    """The caller: a staff member by key, or the local identity on a development machine."""
+    """The caller: a staff member or a partner by key, or the local identity on a development
+    machine. A partner has no role; its key reads published content of its markets and
+    locales (the first locale is its default)."""
 
     name: str
     roles: frozenset[Role]
     kind: KeyKind | None = KeyKind.STAFF  # None for the local development identity
     key_prefix: str | None = None
+    markets: tuple[str, ...] | None = None
+    locales: tuple[str, ...] | None = None
+
+    @property
+    def is_partner(self) -> bool:
+        return self.kind == KeyKind.PARTNER
 
     @property
     def is_local(self) -> bool:
@@ -50,6 +58,11 @@ class Principal:
         return bool(self.roles & GRANTED_BY[permission])
 
     def require(self, permission: Permission) -> None:
+        if not self.can(permission) and self.is_partner:
+            raise Forbidden(
+                f"a partner key ({self.name}) reads published content only: to "
+                f"{permission.value} you need a staff key"
+            )
         if not self.can(permission):
             needed = " or ".join(sorted(role.value for role in GRANTED_BY[permission]))
             held = ", ".join(sorted(role.value for role in self.roles)) or "no role"

@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import langcodes
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access import keys
 from service.access.models import ApiKey, KeyKind, Role, Staff
 from service.access.principal import Permission, Principal, local_identity
-from service.content.errors import BadInput, Conflict, Forbidden, NotFound, Unauthenticated
-from service.content.models import utcnow
+from service.content.errors import BadInput, Conflict, NotFound, Unauthenticated
+from service.content.models import Market, utcnow
 from service.vetting import audit
 
 # last_used_at is for people deciding which keys to revoke; minute precision saves a write
@@ -26,6 +27,46 @@ class StaffKey:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PartnerKey:
+    prefix: str
+    partner: str
+    markets: list[str]
+    locales: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def _partner_key(row: ApiKey) -> PartnerKey:
+    return PartnerKey(
+        prefix=row.prefix,
+        partner=row.partner or "",
+        markets=list(row.markets or ()),
+        locales=list(row.locales or ()),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+# spellings people use that are not ISO 3166-1 alpha-2 codes
+OLD_MARKET_SPELLINGS = {"UK": "GB", "EL": "GR"}
+
+
+def market_hint(code: str) -> str:
+    better = OLD_MARKET_SPELLINGS.get(code)
+    return f"{code!r} (ISO 3166-1 writes it {better!r})" if better else repr(code)
+
+
+def canonical_locale(tag: str) -> str:
+    if not langcodes.tag_is_valid(tag) or "_" in tag:
+        raise BadInput(f"{tag!r} is not a BCP 47 locale such as 'en-US' or 'fr-FR'")
+    return str(langcodes.standardize_tag(tag))
 
 
 @dataclass(frozen=True)
@@ -159,6 +200,75 @@ class AccessService:
         await audit.record(self.session, [audit.event(by, "staff.revoke", after={"revoked": what})])
         return what
 
+    async def create_partner_key(
+        self,
+        partner: str,
+        *,
+        markets: list[str],
+        locales: list[str],
+        expires_at: datetime | None,
+        by: Principal,
+    ) -> tuple[PartnerKey, str]:
+        """A partner key scoped to markets and locales; its secret is returned once."""
+        by.require(Permission.MANAGE_STAFF)
+        partner = partner.strip()
+        if not partner:
+            raise BadInput("--partner must name the partner the key is for")
+        if not markets:
+            raise BadInput("a partner key needs at least one market (--markets US,GB)")
+        if not locales:
+            raise BadInput("a partner key needs at least one locale (--locales en-US,fr-FR)")
+        known = set((await self.session.scalars(select(Market.code))).all())
+        unknown = [code for code in markets if code not in known]
+        if unknown:
+            raise BadInput(
+                "unknown market"
+                + ("s " if len(unknown) > 1 else " ")
+                + ", ".join(market_hint(code) for code in unknown)
+                + f"; known markets: {', '.join(sorted(known)) or 'none'}"
+            )
+        canonical = [canonical_locale(locale) for locale in locales]
+        now = utcnow()
+        expiry = _aware(expires_at)
+        if expiry is not None and expiry <= now:
+            raise BadInput(f"--expires {expiry:%Y-%m-%d} is in the past")
+        new = keys.generate(KeyKind.PARTNER)
+        row = ApiKey(
+            prefix=new.prefix,
+            secret_hash=new.secret_hash,
+            kind=KeyKind.PARTNER.value,
+            partner=partner,
+            markets=list(dict.fromkeys(markets)),
+            locales=list(dict.fromkeys(canonical)),
+            created_by=by.name,
+            created_at=now,
+            expires_at=expiry,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        await audit.record(
+            self.session,
+            [
+                audit.event(
+                    by,
+                    "key.create",
+                    after={
+                        "partner": partner,
+                        "prefix": new.prefix,
+                        "markets": row.markets,
+                        "locales": row.locales,
+                    },
+                )
+            ],
+        )
+        return _partner_key(row), new.secret
+
+    async def partner_keys(self) -> list[PartnerKey]:
+        rows = await self.session.scalars(
+            select(ApiKey).where(ApiKey.kind == KeyKind.PARTNER.value).order_by(ApiKey.id)
+        )
+        return [_partner_key(row) for row in rows]
+
     async def authenticate(self, secret: str) -> Principal:
         """The principal a key acts for; every refusal says why, never which part matched."""
         try:
@@ -174,14 +284,23 @@ class AccessService:
         expires = _aware(key.expires_at)
         if expires is not None and expires <= now:
             raise Unauthenticated(f"API key {prefix}... expired on {expires:%Y-%m-%d}")
-        if kind != KeyKind.STAFF or key.staff_id is None:
-            raise Forbidden(f"API key {prefix}... is not a staff key")
-        staff = await self.session.get(Staff, key.staff_id)
-        if staff is None or staff.revoked_at is not None:
-            raise Unauthenticated(f"API key {prefix}... belongs to a revoked staff member")
         last = _aware(key.last_used_at)
         if last is None or now - last >= LAST_USED_PRECISION:
             key.last_used_at = now
+        if kind == KeyKind.PARTNER:
+            return Principal(
+                name=key.partner or "partner",
+                roles=frozenset(),
+                kind=KeyKind.PARTNER,
+                key_prefix=key.prefix,
+                markets=tuple(key.markets or ()),
+                locales=tuple(key.locales or ()),
+            )
+        if key.staff_id is None:
+            raise Unauthenticated(f"API key {prefix}... belongs to nobody")
+        staff = await self.session.get(Staff, key.staff_id)
+        if staff is None or staff.revoked_at is not None:
+            raise Unauthenticated(f"API key {prefix}... belongs to a revoked staff member")
         return Principal(
             name=staff.name,
             roles=frozenset(Role(role) for role in staff.roles),
