@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from service.config import Settings
 from service.content.reading import ReleaseCache
 from service.db import create_engine_for, create_sessionmaker
-from service.graphql.context import get_context
+from service.graphql.context import CallerRefused, get_context
 from service.graphql.router import ContentGraphQLRouter
 from service.graphql.schema import build_schema
 
@@ -53,6 +53,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_queries_via_get=True,
     )
     app.include_router(graphql, prefix="/graphql")
+
+    @app.exception_handler(CallerRefused)
+    async def refused(request: Request, exc: CallerRefused) -> JSONResponse:
+        # shaped like a GraphQL error, so clients show it as they show every other
+        headers = {"www-authenticate": 'Bearer realm="content-api"'} if exc.status == 401 else {}
+        return JSONResponse(
+            {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]},
+            status_code=exc.status,
+            headers=headers | {"cache-control": "no-store"},
+        )
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -211,9 +211,13 @@ def test_sql_statements_do_not_grow_with_the_number_of_items(
 
 
 def test_production_hides_internal_errors_but_keeps_user_errors(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, cli: CliRunner
 ) -> None:
     asyncio.run(bootstrap_development(settings))
+    created = invoke(
+        cli, "keys", "create", "--partner", "Acme", "--markets", "US", "--locales", "en-US"
+    )
+    partner_key = created.stdout.strip().splitlines()[-1]
 
     async def broken(*_: Any, **__: Any) -> None:
         raise RuntimeError("connection string postgres://secret@db")
@@ -221,6 +225,7 @@ def test_production_hides_internal_errors_but_keeps_user_errors(
     monkeypatch.setattr(Reader, "snippet", broken)
     production = settings.model_copy(update={"env": Environment.PRODUCTION})
     with serving(production) as client:
+        client.headers["authorization"] = f"Bearer {partner_key}"
         body = gql(client, '{ snippet(key: "probiotics") { key } }')
         assert body["errors"][0]["message"] == "Internal server error"
         assert body["errors"][0]["extensions"] == {"code": "INTERNAL"}

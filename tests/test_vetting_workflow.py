@@ -255,8 +255,14 @@ def test_production_goes_from_an_edited_seed_file_to_a_partner_page_with_two_peo
         in invoke(cli, "publish", "--note", "trials", "--key", reviewer).output
     )
 
+    created = invoke(
+        cli, "keys", "create", "--partner", "Acme", "--markets", "US", "--locales", "en-US",
+        "--key", admin,
+    )  # fmt: skip
+    partner = created.stdout.strip().splitlines()[-1]
     production = Settings(database_url=settings.database_url, env=Environment.PRODUCTION)
     with TestClient(create_app(production)) as client:
+        client.headers["authorization"] = f"Bearer {partner}"
         latest = data(client, SNIPPET_QUERY)["snippet"]
         pinned = data(client, SNIPPET_QUERY, {"release": 1})["snippet"]
     assert latest["version"] == 2

@@ -10,7 +10,7 @@ from typing import Any
 import langcodes
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.content.errors import BadInput, NotFound
+from service.content.errors import BadInput, Forbidden, NotFound
 from service.content.models import DisclaimerKind, EntryKind
 from service.content.repository import LiveEntry, LiveFilter, LiveRepository, LocalePreference
 
@@ -133,18 +133,52 @@ class ProductSelection:
     disclaimers: list[LiveEntry]
 
 
+@dataclass(frozen=True)
+class ReadScope:
+    """What a partner key may read: content cleared for its markets, asked for in its locales
+    (the first is its default). Asking outside them is refused, never answered with less."""
+
+    partner: str
+    markets: tuple[str, ...]
+    locales: tuple[str, ...]
+
+
 class Reader:
     """Every read a partner can make, each one as of a release and in a locale."""
 
     def __init__(
-        self, session: AsyncSession, *, default_locale: str, releases: ReleaseCache | None = None
+        self,
+        session: AsyncSession,
+        *,
+        default_locale: str,
+        releases: ReleaseCache | None = None,
+        scope: ReadScope | None = None,
     ) -> None:
-        self.live = LiveRepository(session)
+        self.live = LiveRepository(session, markets=scope.markets if scope else None)
         self.default_locale = default_locale
         self.releases = releases or ReleaseCache()
+        self.scope = scope
 
     def locales(self, locale: str | None) -> LocalePreference:
-        return parse_locale(locale, self.default_locale)
+        if self.scope is None:
+            return parse_locale(locale, self.default_locale)
+        preference = parse_locale(locale or self.scope.locales[0], self.default_locale)
+        if preference.requested not in self.scope.locales:
+            raise Forbidden(
+                f"this key ({self.scope.partner}) reads the locales "
+                f"{', '.join(self.scope.locales)}, not {preference.requested!r}"
+            )
+        return preference
+
+    def market(self, release: ReleaseView, market: str) -> str:
+        """A market a caller asked for: known in the release, and within the caller's scope."""
+        release.catalog.require("markets", market)
+        if self.scope is not None and market not in self.scope.markets:
+            raise Forbidden(
+                f"this key ({self.scope.partner}) reads the markets "
+                f"{', '.join(self.scope.markets)}, not {market!r}"
+            )
+        return market
 
     async def release(self, release_id: int | None) -> ReleaseView | None:
         """Release `release_id`, or the latest when None; None when there is no such release."""
@@ -201,7 +235,7 @@ class Reader:
     def _snippet_filter(self, release: ReleaseView, criteria: SnippetCriteria) -> LiveFilter:
         catalog = release.catalog
         return LiveFilter(
-            market=criteria.market and catalog.require("markets", criteria.market),
+            market=criteria.market and self.market(release, criteria.market),
             topics=(catalog.require("topics", criteria.topic),) if criteria.topic else (),
             conditions=(catalog.require("conditions", criteria.condition),)
             if criteria.condition
@@ -258,7 +292,7 @@ class Reader:
         keys: tuple[str, ...] | None = None,
     ) -> list[LiveEntry]:
         """Disclaimers that apply in `market`, medical advice first, then by kind and key."""
-        where = LiveFilter(market=release.catalog.require("markets", market), keys=keys)
+        where = LiveFilter(market=self.market(release, market), keys=keys)
         found = await self.live.live_entries(release.id, locales, EntryKind.DISCLAIMER.value, where)
         revisions = await self.live.revisions([entry.revision_id for entry in found])
 
@@ -283,7 +317,7 @@ class Reader:
         takeaways follow the topics of the snippets shown, in their order within the topic.
         """
         catalog = release.catalog
-        catalog.require("markets", market)
+        self.market(release, market)
         category = product.category and catalog.require("categories", product.category)
         concerns = tuple(catalog.require("conditions", value) for value in product.concerns)
         topics = tuple(catalog.require("topics", value) for value in product.topics)

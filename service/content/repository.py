@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -261,6 +261,8 @@ class LiveFilter:
 
     # only revisions cleared for the market may serve: it narrows the locale chain itself
     market: str | None = None
+    # a caller's scope when no market is asked for: cleared for at least one of these
+    any_markets: tuple[str, ...] | None = None
     topics: tuple[str, ...] = ()  # each must be among the revision's topics
     conditions: tuple[str, ...] = ()
     tag: str | None = None
@@ -277,8 +279,11 @@ class LiveRepository:
     """Every read of published content. Reads on one session are serialised: the GraphQL
     layer resolves fields concurrently, and an AsyncSession takes one statement at a time."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, *, markets: tuple[str, ...] | None = None) -> None:
+        """`markets`: the caller may read only revisions cleared for one of these (a partner
+        key's scope); every read below applies it, so no query can forget it."""
         self.session = session
+        self.markets = markets
         self._lock = asyncio.Lock()
         # revisions never change, so within a request each is read at most once, whether the
         # domain (ranking a product page) or a DataLoader (a field) asks first
@@ -313,11 +318,17 @@ class LiveRepository:
         limit: int | None = None,
     ) -> list[LiveEntry]:
         """Live entries matching `where`, ordered by key; a page of them with after_key/limit."""
+        where = self._scoped(where)
         shape = _FilterShape.of(where, paged=after_key is not None, limited=limit is not None)
         params = _live_parameters(release_id, locales, kind, where)
         params |= {"after_key": after_key, "limit": limit}
         rows = await self._all(_live_statement(shape, count=False), params)
         return [LiveEntry(*row) for row in rows]
+
+    def _scoped(self, where: LiveFilter) -> LiveFilter:
+        if self.markets is None or where.market is not None:
+            return where  # an asked-for market was checked against the scope already
+        return replace(where, any_markets=self.markets)
 
     async def live_revision(self, release_id: int, revision_id: int, kind: str) -> LiveEntry | None:
         """The entry a revision of `kind` shows, when it is what its (entry, locale) shows as of
@@ -345,6 +356,18 @@ class LiveRepository:
                 ReleaseItem.revision_id == revision_id,
                 Entry.kind == kind,
                 ReleaseItem.release_id == newest,
+                *(
+                    []
+                    if self.markets is None
+                    else [
+                        select(RevisionMarket.revision_id)
+                        .where(
+                            RevisionMarket.revision_id == ReleaseItem.revision_id,
+                            RevisionMarket.market_code.in_(self.markets),
+                        )
+                        .exists()
+                    ]
+                ),
             )
         )
         return LiveEntry(*rows[0]) if rows else None
@@ -352,6 +375,7 @@ class LiveRepository:
     async def count_live_entries(
         self, release_id: int, locales: LocalePreference, kind: str, where: LiveFilter
     ) -> int:
+        where = self._scoped(where)
         shape = _FilterShape.of(where, paged=False, limited=False)
         params = _live_parameters(release_id, locales, kind, where)
         rows = await self._all(_live_statement(shape, count=True), params)
@@ -435,6 +459,7 @@ class _FilterShape:
     """Which conditions a LiveFilter sets: statements are cached by this, values are bound."""
 
     market: bool
+    any_markets: bool
     topics: int
     conditions: int
     tag: bool
@@ -449,6 +474,7 @@ class _FilterShape:
     def of(cls, where: LiveFilter, *, paged: bool, limited: bool) -> _FilterShape:
         return cls(
             market=where.market is not None,
+            any_markets=where.any_markets is not None,
             topics=len(where.topics),
             conditions=len(where.conditions),
             tag=where.tag is not None,
@@ -472,6 +498,7 @@ def _live_parameters(
         "default_locale": locales.default,
         "same_language": f"{locales.language}-%",
         "market": where.market,
+        "any_markets": list(where.any_markets or ()),
         "tag": where.tag,
         "evidence": where.evidence,
         "keys": list(where.keys or ()),
@@ -512,6 +539,15 @@ def _live_statement(shape: _FilterShape, *, count: bool) -> Any:
             .where(
                 RevisionMarket.revision_id == ReleaseItem.revision_id,
                 RevisionMarket.market_code == bindparam("market"),
+            )
+            .exists()
+        )
+    if shape.any_markets:
+        candidates.append(
+            select(RevisionMarket.revision_id)
+            .where(
+                RevisionMarket.revision_id == ReleaseItem.revision_id,
+                RevisionMarket.market_code.in_(bindparam("any_markets", expanding=True)),
             )
             .exists()
         )

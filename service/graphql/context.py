@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, Response
+from fastapi import Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.fastapi import BaseContext
 from strawberry.types import Info as StrawberryInfo
@@ -14,7 +14,7 @@ from service.access.principal import Permission, Principal
 from service.access.service import AccessService
 from service.config import Settings
 from service.content.errors import ContentError, Forbidden, Unauthenticated
-from service.content.reading import Reader, ReleaseCache
+from service.content.reading import Reader, ReadScope, ReleaseCache
 from service.content.service import ContentService
 from service.graphql.dataloaders import Loaders
 
@@ -26,33 +26,23 @@ class Context(BaseContext):
         reader: Reader,
         loaders: Loaders,
         session: AsyncSession | None = None,
-        authorization: str | None = None,
+        caller: Principal | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
         self.reader = reader
         self.loaders = loaders
         self.session = session
-        self.authorization = authorization
-        self._staff: Principal | None = None
+        self.caller = caller
 
     async def staff(self, permission: Permission) -> Principal:
-        """The staff member whose key the request carries, allowed `permission`; else an error.
-
-        The key is checked on the request's own session, so a revoked key stops working at
-        once on every instance.
-        """
-        if self._staff is None:
-            scheme, _, key = (self.authorization or "").partition(" ")
-            if scheme.lower() != "bearer" or not key.strip():
-                raise Unauthenticated(
-                    "this needs a staff API key: send the header Authorization: Bearer <key>"
-                )
-            if self.session is None:
-                raise Unauthenticated("staff operations need a database session")
-            self._staff = await AccessService(self.session).authenticate(key.strip())
-        self._staff.require(permission)
-        return self._staff
+        """The caller, when it is allowed `permission`; else an error that says why."""
+        if self.caller is None:
+            raise Unauthenticated(
+                "this needs a staff API key: send the header Authorization: Bearer <key>"
+            )
+        self.caller.require(permission)
+        return self.caller
 
 
 Info = StrawberryInfo[Context, None]
@@ -80,22 +70,59 @@ PREVIEW_HEADER = "content-preview"
 PREVIEW_NEXT = "next-release"
 
 
+class CallerRefused(Exception):
+    """A request the API answers before any GraphQL: no key, a bad key, a bad preview."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+async def authenticated_caller(
+    request: Request, session: AsyncSession, settings: Settings
+) -> Principal | None:
+    """Who calls: the key's staff member or partner, checked on the request's own session,
+    so a revoked key is refused at once on every instance; None for an anonymous caller in
+    development. Production answers nothing without a valid key."""
+    authorization = request.headers.get("authorization")
+    if authorization is None:
+        if settings.is_production:
+            raise CallerRefused(
+                401,
+                "UNAUTHENTICATED",
+                "this API needs a key: send the header Authorization: Bearer <key>",
+            )
+        return None
+    scheme, _, key = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise CallerRefused(401, "UNAUTHENTICATED", "send the key as Authorization: Bearer <key>")
+    try:
+        return await AccessService(session).authenticate(key.strip())
+    except Unauthenticated as exc:
+        raise CallerRefused(401, exc.code, exc.message) from exc
+
+
 async def get_context(request: Request, response: Response, session: SessionDep) -> Context:
     settings: Settings = request.app.state.settings
-    authorization = request.headers.get("authorization")
+    caller = await authenticated_caller(request, session, settings)
     releases: ReleaseCache = request.app.state.releases
     preview = request.headers.get(PREVIEW_HEADER)
     if preview is not None:
-        await _stage_preview(request, response, session, preview, authorization)
+        await _stage_preview(request, response, session, preview, caller)
         # the staged release takes the next id: it must not enter the shared cache
         releases = ReleaseCache()
-    reader = Reader(session, default_locale=settings.default_locale, releases=releases)
+    scope = None
+    if caller is not None and caller.is_partner:
+        scope = ReadScope(caller.name, caller.markets or (), caller.locales or ())
+    reader = Reader(session, default_locale=settings.default_locale, releases=releases, scope=scope)
     return Context(
         settings=settings,
         reader=reader,
         loaders=Loaders.for_reader(reader),
         session=session,
-        authorization=authorization,
+        caller=caller,
     )
 
 
@@ -104,26 +131,28 @@ async def _stage_preview(
     response: Response,
     session: AsyncSession,
     preview: str,
-    authorization: str | None,
+    caller: Principal | None,
 ) -> None:
     """Staff may read the next release before it exists: it is written in this request's
     transaction, read by the same queries partners use, then rolled back. Never cached."""
     if preview.strip().lower() != PREVIEW_NEXT:
-        raise HTTPException(400, f"{PREVIEW_HEADER}: the one preview is {PREVIEW_NEXT!r}")
-    scheme, _, key = (authorization or "").partition(" ")
+        raise CallerRefused(
+            400, "BAD_USER_INPUT", f"{PREVIEW_HEADER}: the one preview is {PREVIEW_NEXT!r}"
+        )
+    if caller is None:
+        raise CallerRefused(
+            401,
+            "UNAUTHENTICATED",
+            "a preview needs a staff API key: send Authorization: Bearer <key>",
+        )
     try:
-        if scheme.lower() != "bearer" or not key.strip():
-            raise Unauthenticated(
-                "a preview needs a staff API key: send Authorization: Bearer <key>"
-            )
-        staff = await AccessService(session).authenticate(key.strip())
-        staff.require(Permission.READ_DRAFTS)
+        caller.require(Permission.READ_DRAFTS)
         request.state.preview = True
         response.headers["cache-control"] = "no-store"
-        await ContentService(session).stage_next_release(staged_by=staff.name)
-    except Unauthenticated as exc:
-        raise HTTPException(401, exc.message) from exc
+        await ContentService(session).stage_next_release(staged_by=caller.name)
     except Forbidden as exc:
-        raise HTTPException(403, exc.message) from exc
+        raise CallerRefused(403, exc.code, exc.message) from exc
     except ContentError as exc:
-        raise HTTPException(409, f"the next release could not be published: {exc.message}") from exc
+        raise CallerRefused(
+            409, exc.code, f"the next release could not be published: {exc.message}"
+        ) from exc

@@ -19,7 +19,7 @@ from strawberry import relay
 from service.content import models
 from service.content.errors import BadInput
 from service.content.models import EntryKind, Revision
-from service.content.reading import ReleaseView, localized
+from service.content.reading import ReleaseView, localized, parse_locale
 from service.content.repository import LiveEntry, LocalePreference
 from service.graphql.context import Info
 
@@ -367,7 +367,7 @@ class Snippet(Published):
     @strawberry.field(description="The disclaimers this snippet requires in that market.")
     async def disclaimers(self, info: Info, market: str) -> list[Disclaimer]:
         scope = self._scope
-        scope.release.catalog.require("markets", market)
+        info.context.reader.market(scope.release, market)
         keys = await info.context.loaders.disclaimer_keys_by_revision.load(self._entry.revision_id)
         found = await info.context.loaders.live_disclaimer_by_key.load_many(
             [(scope.release.id, scope.locales, market, key) for key in keys]
@@ -421,7 +421,8 @@ class Disclaimer(Published):
         entry = await reader.live_revision(view, _number(revision), cls._kind)
         if entry is None or entry.release_id != view.id:
             return None
-        scope = Scope(view, reader.locales(entry.locale))
+        # the locale it was served in, which fallback may have chosen outside a key's locales
+        scope = Scope(view, parse_locale(entry.locale, reader.default_locale))
         return cls(key=entry.key, locale=entry.locale, _entry=entry, _scope=scope)
 
     @strawberry.field
