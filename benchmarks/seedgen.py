@@ -36,7 +36,7 @@ def snippet_text(n: int, revision: int = 1) -> str:
         "evidence: limited\n"
         f"citations: [{CITATIONS[n % len(CITATIONS)]}, {CITATIONS[(n + 2) % len(CITATIONS)]}]\n"
         "disclaimers: [not-medical-advice]\n"
-        "markets: [US, EU, UK]\n"
+        "markets: [US, EU, GB]\n"
         "---\n" + BODY.format(n=n)
     )
 

@@ -123,7 +123,7 @@ def test_snippet_disclaimers_are_those_it_requires_in_that_market(client: TestCl
     eu = data(client, query, {"market": "EU"})["snippet"]["disclaimers"]
     assert keys(eu) == ["not-medical-advice"]  # the FDA statement does not apply in the EU
     assert error(client, query, {"market": "XX"}) == {
-        "message": "unknown market 'XX'; known markets: EU, FR, UK, US",
+        "message": "unknown market 'XX'; known markets: EU, FR, GB, US",
         "code": "BAD_USER_INPUT",
     }
 
@@ -182,7 +182,7 @@ def test_catalog_lists_conditions_categories_and_markets(client: TestClient) -> 
     )
     assert "acne" in keys(result["conditions"])
     assert keys(result["categories"]) == ["skincare", "supplement"]
-    assert [m["code"] for m in result["markets"]] == ["EU", "FR", "UK", "US"]
+    assert [m["code"] for m in result["markets"]] == ["EU", "FR", "GB", "US"]
     assert {
         "code": "US",
         "name": "United States",
@@ -284,7 +284,7 @@ def test_filters_select_the_snippets_whose_files_say_so(
             {"condition": "eczema"},
             "unknown condition 'eczema'; known conditions: acne, atopic-dermatitis, dandruff, psoriasis, rosacea, skin-barrier, skin-inflammation",
         ),
-        ({"market": "DE"}, "unknown market 'DE'; known markets: EU, FR, UK, US"),
+        ({"market": "DE"}, "unknown market 'DE'; known markets: EU, FR, GB, US"),
     ],
 )
 def test_unknown_filter_values_are_errors_listing_the_known_ones(
@@ -411,9 +411,9 @@ def test_a_skincare_page_in_the_eu_shows_the_cosmetic_disclaimer_not_the_fda_one
 def test_a_page_with_nothing_known_about_the_product_shows_every_snippet_for_the_market(
     client: TestClient,
 ) -> None:
-    page = data(client, PRODUCT_PAGE, {"p": {}, "m": "UK"})["productPage"]
+    page = data(client, PRODUCT_PAGE, {"p": {}, "m": "GB"})["productPage"]
     assert sorted(keys(page["snippets"])) == sorted(
-        k for k, f in SNIPPETS_EN.items() if "UK" in f.markets
+        k for k, f in SNIPPETS_EN.items() if "GB" in f.markets
     )
     kinds = {d["kind"] for d in page["disclaimers"]}
     assert "COSMETIC" in kinds

@@ -20,7 +20,7 @@ APOLLO_CLIENT_4 = "application/graphql-response+json,application/json;q=0.9"
 
 SNIPPET = "query ($k: String!) { snippet(key: $k) { key } }"
 TOO_MANY_ALIASES = "{ " + " ".join(f"m{n}: markets {{ code }}" for n in range(31)) + " }"
-MARKETS = [{"code": code} for code in ("EU", "FR", "UK", "US")]
+MARKETS = [{"code": code} for code in ("EU", "FR", "GB", "US")]
 
 # operation: (document, variables, error codes, data when the operation ran)
 OPERATIONS: dict[str, tuple[str, dict[str, Any] | None, list[str], Any]] = {

@@ -95,7 +95,7 @@ def two_releases(
         edit(catalog / "markets.yaml", "name: European Union", "name: The European Union")
         probiotics = seed / "snippets/probiotics.en-US.md"
         probiotics.write_text(probiotics.read_text() + "\nA sentence added in release 2.\n")
-        edit(seed / "snippets/probiotics.fr-FR.md", "markets: [US, EU, UK, FR]", "markets: [FR]")
+        edit(seed / "snippets/probiotics.fr-FR.md", "markets: [US, EU, GB, FR]", "markets: [FR]")
         edit(
             seed / "takeaways/takeaway-gut-skin-link.en-US.yaml",
             'text: "Research',

@@ -125,7 +125,7 @@ def test_market_decides_where_a_snippet_may_be_shown(
 ) -> None:
     us_only = (seed_copy / "snippets/prebiotics.en-US.md").read_text()
     us_only = us_only.replace("key: prebiotics", "key: us-only").replace(
-        "markets: [US, EU, UK, FR]", "markets: [US]"
+        "markets: [US, EU, GB, FR]", "markets: [US]"
     )
     (seed_copy / "snippets/us-only.en-US.md").write_text(us_only)
     asyncio.run(bootstrap_development(settings.model_copy(update={"seed_path": seed_copy})))

@@ -23,7 +23,7 @@ from tests.conftest import DATABASES, SEED, fresh_database
 from tests.helpers import data, invoke
 from tests.test_graphql_releases import statements_per_request
 
-EVERYWHERE = "markets: [US, EU, UK, FR]"
+EVERYWHERE = "markets: [US, EU, GB, FR]"
 REGIONAL = "regional-probiotics"  # en-US cleared for the US, fr-FR for France, neither for the EU
 
 

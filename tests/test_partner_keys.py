@@ -95,3 +95,20 @@ def test_a_partner_key_is_revoked_by_prefix_and_never_acts_as_staff(
     assert revoked.exit_code == 0, revoked.output
     assert "has been revoked" in invoke(cli, "review", "submit", "--all", "--key", secret).output
     assert "revoked" in invoke(cli, "keys", "list").output
+
+
+def test_the_old_spelling_of_a_market_gets_its_iso_code_in_the_message(
+    cli: CliRunner, settings: Settings, tmp_path: Path
+) -> None:
+    team = make_team(cli)
+    _, output = create(
+        cli, "--partner", "Acme", "--markets", "UK", "--locales", "en-GB", "--key", team.admin
+    )
+    assert "unknown market 'UK' (ISO 3166-1 writes it 'GB')" in output
+
+    seed = small_seed(tmp_path / "old")
+    path = seed / "snippets/gut-skin-axis.en-US.md"
+    path.write_text(path.read_text().replace("markets: [US, EU, GB, FR]", "markets: [US, UK]"))
+    refused = invoke(cli, "seed", str(seed), "--dry-run")
+    assert refused.exit_code == 1
+    assert "write the market 'UK' as 'GB' (ISO 3166-1 alpha-2)" in refused.output

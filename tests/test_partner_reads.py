@@ -30,7 +30,7 @@ def database(
     seed = folder / "seed"
     shutil.copytree(SEED, seed)
     path = seed / f"snippets/{FRANCE_ONLY}.en-US.md"
-    path.write_text(path.read_text().replace("markets: [US, EU, UK, FR]", "markets: [FR]"))
+    path.write_text(path.read_text().replace("markets: [US, EU, GB, FR]", "markets: [FR]"))
     with fresh_database(request, request.param, folder) as url:
         settings = Settings(database_url=url, env=Environment.DEVELOPMENT, seed_path=seed)
         asyncio.run(bootstrap_development(settings))
@@ -179,3 +179,11 @@ def test_a_partner_key_never_reaches_staff_fields(client: TestClient, us_key: st
 def test_development_answers_anonymous_reads(client: TestClient) -> None:
     status, body = ask(client, "{ release { number } }")
     assert (status, body) == (200, {"data": {"release": {"number": 1}}})
+
+
+def test_the_old_spelling_of_a_market_is_an_error_that_names_the_iso_code(
+    client: TestClient,
+) -> None:
+    _, body = ask(client, '{ disclaimers(market: "UK") { kind } }')
+    assert code_of(body) == "BAD_USER_INPUT"
+    assert "unknown market 'UK' (ISO 3166-1 writes it 'GB')" in body["errors"][0]["message"]

@@ -68,7 +68,7 @@ def test_disclaimers_cover_medical_advice_fda_and_cosmetic_claims() -> None:
     fda = by_kind[DisclaimerKind.FDA_STRUCTURE_FUNCTION]
     assert fda.body.strip() == FDA_101_93_C
     assert fda.front.markets == ["US"]
-    assert {"EU", "UK"} <= set(by_kind[DisclaimerKind.COSMETIC].front.markets)
+    assert {"EU", "GB"} <= set(by_kind[DisclaimerKind.COSMETIC].front.markets)
 
 
 def test_every_snippet_requires_the_not_medical_advice_disclaimer() -> None:

@@ -14,6 +14,7 @@ from service.access.models import ApiKey, KeyKind, Role, Staff
 from service.access.principal import Permission, Principal, local_identity
 from service.content.errors import BadInput, Conflict, NotFound, Unauthenticated
 from service.content.models import Market, utcnow
+from service.content.schemas import market_hint
 from service.vetting import audit
 
 # last_used_at is for people deciding which keys to revoke; minute precision saves a write
@@ -52,15 +53,6 @@ def _partner_key(row: ApiKey) -> PartnerKey:
         last_used_at=row.last_used_at,
         revoked_at=row.revoked_at,
     )
-
-
-# spellings people use that are not ISO 3166-1 alpha-2 codes
-OLD_MARKET_SPELLINGS = {"UK": "GB", "EL": "GR"}
-
-
-def market_hint(code: str) -> str:
-    better = OLD_MARKET_SPELLINGS.get(code)
-    return f"{code!r} (ISO 3166-1 writes it {better!r})" if better else repr(code)
 
 
 def canonical_locale(tag: str) -> str:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.content.errors import BadInput, Forbidden, NotFound
 from service.content.models import DisclaimerKind, EntryKind
 from service.content.repository import LiveEntry, LiveFilter, LiveRepository, LocalePreference
+from service.content.schemas import market_hint
 
 MAX_PAGE = 100
 DISCLAIMER_ORDER = {kind.value: index for index, kind in enumerate(DisclaimerKind)}
@@ -67,8 +68,9 @@ class Catalog:
         known: dict[str, dict[str, Any]] = getattr(self, what)
         if value not in known:
             singular = {"categories": "category"}.get(what, what.removesuffix("s"))
+            shown = market_hint(value) if what == "markets" else repr(value)
             raise BadInput(
-                f"unknown {singular} {value!r}; known {what}: {', '.join(sorted(known)) or 'none'}"
+                f"unknown {singular} {shown}; known {what}: {', '.join(sorted(known)) or 'none'}"
             )
         return value
 

@@ -41,7 +41,27 @@ Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN, min_length=1, max_le
 Locale = Annotated[
     str, StringConstraints(min_length=2, max_length=35), AfterValidator(check_locale)
 ]
-MarketCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2,8}$")]
+# spellings people use that are not ISO 3166-1 alpha-2 codes, and what the standard writes
+OLD_MARKET_SPELLINGS = {"UK": "GB", "EL": "GR"}
+
+
+def market_hint(code: str) -> str:
+    """A market code as a message shows it, with the ISO spelling when it is an old one."""
+    better = OLD_MARKET_SPELLINGS.get(code)
+    return f"{code!r} (ISO 3166-1 writes it {better!r})" if better else repr(code)
+
+
+def check_market_code(value: str) -> str:
+    """Markets are ISO 3166-1 alpha-2 countries, or a region such as EU."""
+    better = OLD_MARKET_SPELLINGS.get(value)
+    if better is not None:
+        raise ValueError(f"write the market {value!r} as {better!r} (ISO 3166-1 alpha-2)")
+    return value
+
+
+MarketCode = Annotated[
+    str, StringConstraints(pattern=r"^[A-Z]{2,8}$"), AfterValidator(check_market_code)
+]
 Tag = Annotated[str, StringConstraints(pattern=KEY_PATTERN, max_length=40)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX)]
 ChangeNote = Annotated[str, StringConstraints(strip_whitespace=True, max_length=CHANGE_NOTE_MAX)]
