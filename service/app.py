@@ -12,6 +12,8 @@ from fastapi.responses import RedirectResponse
 from service.config import Settings
 from service.content.reading import ReleaseCache
 from service.db import create_engine_for, create_sessionmaker
+from service.delivery.bundles import BundleHashes
+from service.delivery.routes import router as bundles
 from service.graphql.context import get_context
 from service.graphql.router import ContentGraphQLRouter
 from service.graphql.schema import build_schema
@@ -38,11 +40,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.releases = ReleaseCache()
+    app.state.bundle_hashes = BundleHashes()
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST"],
         allow_headers=["content-type", "authorization"],
+        expose_headers=["etag"],
         max_age=86_400,
     )
 
@@ -53,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_queries_via_get=True,
     )
     app.include_router(graphql, prefix="/graphql")
+    app.include_router(bundles)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

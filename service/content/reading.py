@@ -46,6 +46,13 @@ def localized(texts: dict[str, str], locales: LocalePreference) -> str:
     return texts.get(locales.default) or texts[sorted(texts)[0]]
 
 
+def citation_url(citation: dict[str, Any]) -> str:
+    """Where to read a citation: the DOI resolver, or PubMed without a DOI."""
+    if citation.get("doi"):
+        return f"https://doi.org/{citation['doi']}"
+    return f"https://pubmed.ncbi.nlm.nih.gov/{citation['pmid']}/"
+
+
 @dataclass(frozen=True)
 class Catalog:
     """The catalogs of one release, keyed for lookups."""

@@ -19,7 +19,7 @@ from strawberry import relay
 from service.content import changes, models
 from service.content.errors import BadInput
 from service.content.models import EntryKind, Revision
-from service.content.reading import ReleaseView, localized
+from service.content.reading import ReleaseView, citation_url, localized
 from service.content.repository import LiveEntry, LocalePreference
 from service.graphql.context import Info
 
@@ -223,9 +223,7 @@ class Citation(relay.Node):
 
     @strawberry.field(description="Where to read it: the DOI resolver, or PubMed without a DOI.")
     def url(self) -> str:
-        if self.doi:
-            return f"https://doi.org/{self.doi}"
-        return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
+        return citation_url({"doi": self.doi, "pmid": self.pmid})
 
     @classmethod
     def resolve_id(cls, root: Self, *, info: strawberry.Info) -> str:
