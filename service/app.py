@@ -10,8 +10,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from service.config import Settings
+from service.content.errors import Unauthenticated
 from service.content.reading import ReleaseCache
 from service.db import create_engine_for, create_sessionmaker
+from service.delivery.bundles import BundleHashes
+from service.delivery.routes import router as bundles
 from service.graphql.context import CallerRefused, get_context
 from service.graphql.router import ContentGraphQLRouter
 from service.graphql.schema import build_schema
@@ -38,11 +41,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.releases = ReleaseCache()
+    app.state.bundle_hashes = BundleHashes()
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST"],
         allow_headers=["content-type", "authorization"],
+        expose_headers=["etag"],
         max_age=86_400,
     )
 
@@ -53,16 +58,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_queries_via_get=True,
     )
     app.include_router(graphql, prefix="/graphql")
+    app.include_router(bundles)
 
     @app.exception_handler(CallerRefused)
     async def refused(request: Request, exc: CallerRefused) -> JSONResponse:
-        # shaped like a GraphQL error, so clients show it as they show every other
-        headers = {"www-authenticate": 'Bearer realm="content-api"'} if exc.status == 401 else {}
-        return JSONResponse(
-            {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]},
-            status_code=exc.status,
-            headers=headers | {"cache-control": "no-store"},
-        )
+        return _refusal(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(Unauthenticated)
+    async def unauthenticated(request: Request, exc: Unauthenticated) -> JSONResponse:
+        # raised before any GraphQL runs: no key where one is needed, or a bad one
+        return _refusal(401, exc.code, exc.message)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
@@ -73,3 +78,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     return app
+
+
+def _refusal(status: int, code: str, message: str) -> JSONResponse:
+    """Shaped like a GraphQL error, so clients show it as they show every other."""
+    headers = {"www-authenticate": 'Bearer realm="content-api"'} if status == 401 else {}
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": code}}]},
+        status_code=status,
+        headers=headers | {"cache-control": "no-store"},
+    )

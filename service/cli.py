@@ -443,6 +443,40 @@ def export_schema(
         out.print(schema_sdl(), end="", markup=False)
 
 
+@app.command()
+def export(
+    folder: Annotated[Path, typer.Option("--out", help="The folder to write into")],
+    locale: Annotated[str, typer.Option(help="A BCP 47 tag, e.g. fr-FR")],
+    release: Annotated[
+        int | None, typer.Option(help="The release number (default: the latest)", min=1)
+    ] = None,
+    market: Annotated[
+        str | None, typer.Option(help="Only content cleared for this market, e.g. US")
+    ] = None,
+    entries: Annotated[
+        bool,
+        typer.Option("--entries", help="Also one file per entry: OUT/LOCALE/snippets/KEY.json"),
+    ] = False,
+) -> None:
+    """Write a release bundle: byte for byte what GET /bundles/RELEASE/LOCALE.json serves."""
+    from service.content.reading import parse_locale
+    from service.delivery.export import read_bundle, write_export
+
+    settings = load_settings()
+    try:
+        parse_locale(locale, settings.default_locale)
+    except ContentError as exc:
+        fail(f"--locale: {exc.message}", EXIT_CONFIG_ERROR)
+    require_current_schema(settings)
+    bundle = run(read_bundle(settings, release, locale, market))
+    written = write_export(bundle, folder, entries=entries)
+    out.print(
+        f"Exported release {bundle.key.release} ({bundle.key.name}) to {written[0]}: "
+        f"{len(written) - 1 if entries else 0} entry files, sha256 {bundle.content_hash}",
+        markup=False,
+    )
+
+
 async def _latest_release(settings: Settings) -> int:
     return await in_transaction(settings, lambda s: ContentRepository(s).latest_release_id())
 

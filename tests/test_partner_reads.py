@@ -187,3 +187,25 @@ def test_the_old_spelling_of_a_market_is_an_error_that_names_the_iso_code(
     _, body = ask(client, '{ disclaimers(market: "UK") { kind } }')
     assert code_of(body) == "BAD_USER_INPUT"
     assert "unknown market 'UK' (ISO 3166-1 writes it 'GB')" in body["errors"][0]["message"]
+
+
+def test_bundles_follow_the_same_caller_rules(
+    database: str, client: TestClient, us_key: str
+) -> None:
+    def keys(response: Any) -> set[str]:
+        return {item["key"] for item in response.json()["snippets"]}
+
+    anonymous = client.get("/bundles/1/en-US.json")
+    partner = client.get("/bundles/1/en-US.json", headers={"authorization": f"Bearer {us_key}"})
+    outside = client.get(
+        "/bundles/1/en-US.json?market=FR", headers={"authorization": f"Bearer {us_key}"}
+    )
+
+    assert FRANCE_ONLY in keys(anonymous)
+    assert keys(partner) == keys(anonymous) - {FRANCE_ONLY}
+    assert partner.headers["etag"] != anonymous.headers["etag"]
+    assert "Authorization" in partner.headers["vary"]
+    assert outside.status_code == 403
+    production = Settings(database_url=database, env=Environment.PRODUCTION)
+    with TestClient(create_app(production)) as locked:
+        assert locked.get("/bundles/1/en-US.json").status_code == 401

@@ -28,9 +28,9 @@ def test_the_schema_command_prints_the_schema() -> None:
     assert result.output == schema_sdl()
 
 
-def test_the_four_partner_operations_are_there() -> None:
+def test_the_partner_operations_are_there() -> None:
     assert [path.stem for path in OPERATIONS] == [
-        "DisclaimersForMarket", "ProductPage", "SnippetByKey", "TakeawaysForTopic",
+        "ChangesSince", "DisclaimersForMarket", "ProductPage", "SnippetByKey", "TakeawaysForTopic",
     ]  # fmt: skip
 
 
@@ -81,6 +81,15 @@ def test_disclaimers_for_market_operation(client: TestClient) -> None:
     ]
     assert {d["kind"] for d in disclaimers} == {"NOT_MEDICAL_ADVICE", "FDA_STRUCTURE_FUNCTION"}
     assert all("US" in d["markets"] for d in disclaimers)
+
+
+def test_changes_since_operation(client: TestClient) -> None:
+    changes = run(client, SCHEMA_FILE.parent / "operations/ChangesSince.graphql")["changes"]
+    assert changes["nextSince"] == 1
+    assert changes["totalCount"] == len(changes["edges"]) > 0
+    assert {edge["node"]["type"] for edge in changes["edges"]} == {"CREATED"}
+    served = {edge["node"]["key"]: edge["node"]["item"]["locale"] for edge in changes["edges"]}
+    assert served["probiotics"] == "fr-FR"
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[path.stem for path in OPERATIONS])

@@ -14,6 +14,7 @@ from service.access.models import ApiKey, KeyKind, Role, Staff
 from service.access.principal import Permission, Principal, local_identity
 from service.content.errors import BadInput, Conflict, NotFound, Unauthenticated
 from service.content.models import Market, utcnow
+from service.content.reading import ReadScope
 from service.content.schemas import market_hint
 from service.vetting import audit
 
@@ -299,6 +300,32 @@ class AccessService:
             kind=KeyKind.STAFF,
             key_prefix=key.prefix,
         )
+
+
+async def caller_for(
+    session: AsyncSession, authorization: str | None, *, production: bool
+) -> Principal | None:
+    """Who calls over HTTP, from the Authorization header: the key's staff member or partner,
+    checked on the request's own session, so a revoked key is refused at once on every
+    instance; None for an anonymous caller in development. Production needs a valid key."""
+    if authorization is None:
+        if production:
+            raise Unauthenticated(
+                "this API needs a key: send the header Authorization: Bearer <key>"
+            )
+        return None
+    scheme, _, key = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthenticated("send the key as Authorization: Bearer <key>")
+    return await AccessService(session).authenticate(key.strip())
+
+
+def read_scope(caller: Principal | None) -> ReadScope | None:
+    """What the caller may read: a partner key's markets and locales; anything for staff and,
+    in development, for anonymous callers."""
+    if caller is None or not caller.is_partner:
+        return None
+    return ReadScope(caller.name, caller.markets or (), caller.locales or ())
 
 
 async def acting_principal(

@@ -11,8 +11,14 @@ import langcodes
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.content.errors import BadInput, Forbidden, NotFound
-from service.content.models import DisclaimerKind, EntryKind
-from service.content.repository import LiveEntry, LiveFilter, LiveRepository, LocalePreference
+from service.content.models import DisclaimerKind, EntryKind, Release
+from service.content.repository import (
+    LiveEntry,
+    LiveFilter,
+    LiveRepository,
+    LocalePreference,
+    ServedEntry,
+)
 from service.content.schemas import market_hint
 
 MAX_PAGE = 100
@@ -39,6 +45,13 @@ def localized(texts: dict[str, str], locales: LocalePreference) -> str:
         if locale.split("-")[0] == locales.language:
             return texts[locale]
     return texts.get(locales.default) or texts[sorted(texts)[0]]
+
+
+def citation_url(citation: dict[str, Any]) -> str:
+    """Where to read a citation: the DOI resolver, or PubMed without a DOI."""
+    if citation.get("doi"):
+        return f"https://doi.org/{citation['doi']}"
+    return f"https://pubmed.ncbi.nlm.nih.gov/{citation['pmid']}/"
 
 
 @dataclass(frozen=True)
@@ -100,6 +113,20 @@ class ReleaseCache:
         self._views[view.id] = view
         while len(self._views) > self.size:
             self._views.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who a whole-release read is for: the locale chain entries are served in and the market
+    that narrows it. The change feed and the bundles take their filter from here and nowhere
+    else, so a caller's scope (a partner key limited to some markets) narrows them in one place.
+    """
+
+    locales: LocalePreference
+    market: str | None = None
+
+    def live_filter(self) -> LiveFilter:
+        return LiveFilter(market=self.market)
 
 
 @dataclass(frozen=True)
@@ -199,8 +226,18 @@ class Reader:
                 return cached
             release_id = latest
         row = await self.live.release(release_id)
-        if row is None:
-            return None
+        return self._view(row) if row is not None else None
+
+    async def releases_by_id(self, release_ids: list[int]) -> dict[int, ReleaseView]:
+        """Several releases by number, those not cached yet read in one statement; numbers
+        with no release are left out."""
+        views = {rid: view for rid in release_ids if (view := self.releases.get(rid))}
+        missing = [rid for rid in release_ids if rid not in views]
+        for row in await self.live.releases(missing):
+            views[row.id] = self._view(row)
+        return views
+
+    def _view(self, row: Release) -> ReleaseView:
         # SQLite hands back naive datetimes; they were written in UTC
         published_at = row.created_at
         if published_at.tzinfo is None:
@@ -208,6 +245,17 @@ class Reader:
         view = ReleaseView(row.id, row.note, published_at, Catalog.from_snapshot(row.catalog))
         self.releases.put(view)
         return view
+
+    def audience(self, release: ReleaseView, locale: str | None, market: str | None) -> Audience:
+        """The caller's locale and market, checked as every query checks them."""
+        locales = self.locales(locale)
+        if market is not None:
+            self.market(release, market)
+        return Audience(locales, market)
+
+    async def served(self, release: ReleaseView, audience: Audience) -> list[ServedEntry]:
+        """Every entry of every kind that `audience` is served as of `release`, by key."""
+        return await self.live.served_entries(release.id, audience.locales, audience.live_filter())
 
     async def require_release(self, release_id: int | None) -> ReleaseView:
         view = await self.release(release_id)

@@ -270,9 +270,20 @@ class LiveFilter:
     keys: tuple[str, ...] | None = None
     # a product page: the revision suits the category (or names none) ...
     category: str | None = None
-    # ... and shares at least one of these topics or conditions (when any are given)
+    # ... and matches at least one of these (when any is given): shares a topic, a condition
+    # or a citation, or was approved within (after, until]
     any_topics: tuple[str, ...] = ()
     any_conditions: tuple[str, ...] = ()
+    any_citations: tuple[str, ...] = ()
+    approved_between: tuple[datetime, datetime] | None = None
+
+
+@dataclass(frozen=True)
+class ServedEntry:
+    """An entry of any kind as a reader sees it, with its kind."""
+
+    entry: LiveEntry
+    kind: str
 
 
 class LiveRepository:
@@ -372,6 +383,49 @@ class LiveRepository:
         )
         return LiveEntry(*rows[0]) if rows else None
 
+    async def served_entries(
+        self,
+        release_id: int,
+        locales: LocalePreference,
+        where: LiveFilter = LiveFilter(),
+        *,
+        touched: tuple[int, int] | None = None,
+    ) -> list[ServedEntry]:
+        """Every entry served as of a release, of every kind, ordered by key. With
+        `touched=(after, until)`, only entries published or withdrawn in a locale of the
+        reader's chain by a release in (after, until]: the only ones whose text can differ
+        between those two releases, found in the release log rather than by comparing all."""
+        where = self._scoped(where)
+        shape = _FilterShape.of(
+            where, paged=False, limited=False, all_kinds=True, touched=touched is not None
+        )
+        params = _live_parameters(release_id, locales, "", where)
+        after, until = touched or (0, 0)
+        params |= {"touched_after": after, "touched_until": until}
+        rows = await self._all(_live_statement(shape, count=False), params)
+        return [ServedEntry(LiveEntry(*row[:5]), row[5]) for row in rows]
+
+    async def last_touched(
+        self, after: int, until: int, locales: LocalePreference
+    ) -> dict[int, int]:
+        """Per entry, the last release in (after, until] that published or withdrew it in a
+        locale of the reader's chain."""
+        statement = _touched_statement()
+        params = _live_parameters(until, locales, "", LiveFilter())
+        params |= {"touched_after": after, "touched_until": until}
+        return {
+            int(entry_id): int(release_id)
+            for entry_id, release_id in await self._all(statement, params)
+        }
+
+    async def releases(self, release_ids: Sequence[int]) -> list[Release]:
+        if not release_ids:
+            return []
+        rows = await self._all(
+            select(Release).where(Release.id.in_(sorted(set(release_ids)))).order_by(Release.id)
+        )
+        return [row[0] for row in rows]
+
     async def count_live_entries(
         self, release_id: int, locales: LocalePreference, kind: str, where: LiveFilter
     ) -> int:
@@ -467,11 +521,23 @@ class _FilterShape:
     keys: bool
     category: bool
     relevance: bool
+    cited: bool
+    approved: bool
     paged: bool
     limited: bool
+    all_kinds: bool = False
+    touched: bool = False
 
     @classmethod
-    def of(cls, where: LiveFilter, *, paged: bool, limited: bool) -> _FilterShape:
+    def of(
+        cls,
+        where: LiveFilter,
+        *,
+        paged: bool,
+        limited: bool,
+        all_kinds: bool = False,
+        touched: bool = False,
+    ) -> _FilterShape:
         return cls(
             market=where.market is not None,
             any_markets=where.any_markets is not None,
@@ -482,8 +548,12 @@ class _FilterShape:
             keys=where.keys is not None,
             category=where.category is not None,
             relevance=bool(where.any_topics or where.any_conditions),
+            cited=bool(where.any_citations),
+            approved=where.approved_between is not None,
             paged=paged,
             limited=limited,
+            all_kinds=all_kinds,
+            touched=touched,
         )
 
 
@@ -505,10 +575,47 @@ def _live_parameters(
         "category": where.category,
         "any_topics": list(where.any_topics),
         "any_conditions": list(where.any_conditions),
+        "any_citations": list(where.any_citations),
+        "approved_after": where.approved_between[0] if where.approved_between else None,
+        "approved_until": where.approved_between[1] if where.approved_between else None,
     }
     params |= {f"topic_{i}": topic for i, topic in enumerate(where.topics)}
     params |= {f"condition_{i}": condition for i, condition in enumerate(where.conditions)}
     return params
+
+
+def _in_chain(locale: Any) -> Any:
+    """Whether a locale is on the reader's chain: exact, bare language, same language, default."""
+    return or_(
+        locale.in_([bindparam("requested"), bindparam("language"), bindparam("default_locale")]),
+        locale.like(bindparam("same_language")),
+    )
+
+
+def _touched_entries(entry_id: Any) -> Any:
+    """Whether a release in (touched_after, touched_until] published or withdrew the entry in
+    a locale of the reader's chain."""
+    item = aliased(ReleaseItem)
+    return entry_id.in_(
+        select(item.entry_id).where(
+            item.release_id > bindparam("touched_after"),
+            item.release_id <= bindparam("touched_until"),
+            _in_chain(item.locale),
+        )
+    )
+
+
+@lru_cache(maxsize=1)
+def _touched_statement() -> Any:
+    return (
+        select(ReleaseItem.entry_id, func.max(ReleaseItem.release_id))
+        .where(
+            ReleaseItem.release_id > bindparam("touched_after"),
+            ReleaseItem.release_id <= bindparam("touched_until"),
+            _in_chain(ReleaseItem.locale),
+        )
+        .group_by(ReleaseItem.entry_id)
+    )
 
 
 @lru_cache(maxsize=256)
@@ -529,10 +636,11 @@ def _live_statement(shape: _FilterShape, *, count: bool) -> Any:
         .group_by(ReleaseItem.entry_id, ReleaseItem.locale)
         .subquery()
     )
-    candidates: list[Any] = [
-        Entry.kind == bindparam("kind"),
-        ReleaseItem.revision_id.is_not(None),
-    ]
+    candidates: list[Any] = [ReleaseItem.revision_id.is_not(None)]
+    if not shape.all_kinds:
+        candidates.append(Entry.kind == bindparam("kind"))
+    if shape.touched:
+        candidates.append(_touched_entries(ReleaseItem.entry_id))
     if shape.market:
         candidates.append(
             select(RevisionMarket.revision_id)
@@ -565,6 +673,7 @@ def _live_statement(shape: _FilterShape, *, count: bool) -> Any:
             ReleaseItem.locale.label("locale"),
             ReleaseItem.revision_id.label("revision_id"),
             ReleaseItem.release_id.label("release_id"),
+            Entry.kind.label("kind"),
             func.row_number()
             .over(partition_by=Entry.id, order_by=(rank, ReleaseItem.locale))
             .label("preference"),
@@ -576,15 +685,7 @@ def _live_statement(shape: _FilterShape, *, count: bool) -> Any:
             & (ReleaseItem.release_id == newest.c.release_id),
         )
         .join(Entry, Entry.id == ReleaseItem.entry_id)
-        .where(
-            *candidates,
-            or_(
-                ReleaseItem.locale.in_(
-                    [bindparam("requested"), bindparam("language"), bindparam("default_locale")]
-                ),
-                same_language,
-            ),
-        )
+        .where(*candidates, _in_chain(ReleaseItem.locale))
         .subquery()
     )
     revision = chosen.c.revision_id
@@ -622,26 +723,49 @@ def _live_statement(shape: _FilterShape, *, count: bool) -> Any:
                 attached(RevisionCategory, RevisionCategory.category_key, bindparam("category")),
             )
         )
+    any_of: list[Any] = []
     if shape.relevance:
-        conditions.append(
-            or_(
-                attached(
-                    RevisionTopic,
-                    RevisionTopic.topic_key,
-                    bindparam("any_topics", expanding=True),
-                ),
-                attached(
-                    RevisionCondition,
-                    RevisionCondition.condition_key,
-                    bindparam("any_conditions", expanding=True),
-                ),
+        any_of.append(
+            attached(
+                RevisionTopic, RevisionTopic.topic_key, bindparam("any_topics", expanding=True)
             )
         )
+        any_of.append(
+            attached(
+                RevisionCondition,
+                RevisionCondition.condition_key,
+                bindparam("any_conditions", expanding=True),
+            )
+        )
+    if shape.cited:
+        any_of.append(
+            attached(
+                RevisionCitation,
+                RevisionCitation.citation_key,
+                bindparam("any_citations", expanding=True),
+            )
+        )
+    if shape.approved:
+        any_of.append(
+            select(ReviewDecision.id)
+            .where(
+                ReviewDecision.revision_id == revision,
+                ReviewDecision.decision == Decision.APPROVED.value,
+                ReviewDecision.created_at > bindparam("approved_after"),
+                ReviewDecision.created_at <= bindparam("approved_until"),
+            )
+            .exists()
+        )
+    if any_of:
+        conditions.append(or_(*any_of))
     if count:
         return select(func.count()).select_from(chosen).where(*conditions)
-    statement = select(
+    columns = [
         chosen.c.entry_id, chosen.c.key, chosen.c.locale, chosen.c.revision_id, chosen.c.release_id
-    ).where(*conditions)
+    ]  # fmt: skip
+    if shape.all_kinds:
+        columns.append(chosen.c.kind)
+    statement = select(*columns).where(*conditions)
     if shape.paged:
         statement = statement.where(chosen.c.key > bindparam("after_key"))
     statement = statement.order_by(chosen.c.key)

@@ -11,10 +11,10 @@ from strawberry.fastapi import BaseContext
 from strawberry.types import Info as StrawberryInfo
 
 from service.access.principal import Permission, Principal
-from service.access.service import AccessService
+from service.access.service import caller_for, read_scope
 from service.config import Settings
 from service.content.errors import ContentError, Forbidden, Unauthenticated
-from service.content.reading import Reader, ReadScope, ReleaseCache
+from service.content.reading import Reader, ReleaseCache
 from service.content.service import ContentService
 from service.graphql.dataloaders import Loaders
 
@@ -80,43 +80,23 @@ class CallerRefused(Exception):
         self.message = message
 
 
-async def authenticated_caller(
-    request: Request, session: AsyncSession, settings: Settings
-) -> Principal | None:
-    """Who calls: the key's staff member or partner, checked on the request's own session,
-    so a revoked key is refused at once on every instance; None for an anonymous caller in
-    development. Production answers nothing without a valid key."""
-    authorization = request.headers.get("authorization")
-    if authorization is None:
-        if settings.is_production:
-            raise CallerRefused(
-                401,
-                "UNAUTHENTICATED",
-                "this API needs a key: send the header Authorization: Bearer <key>",
-            )
-        return None
-    scheme, _, key = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise CallerRefused(401, "UNAUTHENTICATED", "send the key as Authorization: Bearer <key>")
-    try:
-        return await AccessService(session).authenticate(key.strip())
-    except Unauthenticated as exc:
-        raise CallerRefused(401, exc.code, exc.message) from exc
-
-
 async def get_context(request: Request, response: Response, session: SessionDep) -> Context:
     settings: Settings = request.app.state.settings
-    caller = await authenticated_caller(request, session, settings)
+    caller = await caller_for(
+        session, request.headers.get("authorization"), production=settings.is_production
+    )
     releases: ReleaseCache = request.app.state.releases
     preview = request.headers.get(PREVIEW_HEADER)
     if preview is not None:
         await _stage_preview(request, response, session, preview, caller)
         # the staged release takes the next id: it must not enter the shared cache
         releases = ReleaseCache()
-    scope = None
-    if caller is not None and caller.is_partner:
-        scope = ReadScope(caller.name, caller.markets or (), caller.locales or ())
-    reader = Reader(session, default_locale=settings.default_locale, releases=releases, scope=scope)
+    reader = Reader(
+        session,
+        default_locale=settings.default_locale,
+        releases=releases,
+        scope=read_scope(caller),
+    )
     return Context(
         settings=settings,
         reader=reader,

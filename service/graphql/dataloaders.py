@@ -53,7 +53,8 @@ class Loaders:
             return [found[revision_id] for revision_id in ids]
 
         async def releases(ids: list[int]) -> list[ReleaseView]:
-            return [await reader.require_release(release_id) for release_id in ids]
+            found = await reader.releases_by_id(ids)
+            return [found.get(rid) or await reader.require_release(rid) for rid in ids]
 
         async def disclaimers(keys: list[DisclaimerKey]) -> list[LiveEntry | None]:
             groups: dict[tuple[int, LocalePreference, str], set[str]] = {}

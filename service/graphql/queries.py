@@ -10,6 +10,7 @@ from typing import Annotated
 import strawberry
 from strawberry import relay
 
+from service.content.changes import change_page, change_range
 from service.content.errors import BadInput
 from service.content.reading import (
     MAX_PAGE,
@@ -21,9 +22,12 @@ from service.content.repository import LiveEntry
 from service.graphql.context import Info
 from service.graphql.types import (
     Category,
+    ChangeConnection,
+    ChangeEdge,
     Citation,
     Condition,
     Disclaimer,
+    EntryChange,
     MalformedId,
     Market,
     PageInfo,
@@ -40,6 +44,7 @@ from service.graphql.types import (
 )
 
 CURSOR_PREFIX = "snippet:"
+CHANGE_CURSOR_PREFIX = "change:"
 DEFAULT_PAGE = 20
 RELEASE_HELP = "Read as of this release; the latest when omitted."
 LOCALE_HELP = "A BCP 47 tag; falls back to its language, then to the default (en-US)."
@@ -67,6 +72,30 @@ def decode_cursor(cursor: str) -> str:
     if not decoded.startswith(CURSOR_PREFIX):
         raise BadInput(f"after: {cursor!r} is not a cursor from this API")
     return decoded.removeprefix(CURSOR_PREFIX)
+
+
+def encode_change_cursor(since: int, until: int, key: str) -> str:
+    # the range rides in the cursor, so later pages compare the same two releases even when
+    # a release is published between two requests
+    text = f"{CHANGE_CURSOR_PREFIX}{since}:{until}:{key}"
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def decode_change_cursor(cursor: str) -> tuple[int, int, str]:
+    try:
+        decoded = base64.urlsafe_b64decode(cursor.encode()).decode()
+        since, until, key = decoded.removeprefix(CHANGE_CURSOR_PREFIX).split(":", 2)
+        if decoded.startswith(CHANGE_CURSOR_PREFIX) and key:
+            return int(since), int(until), key
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise BadInput(f"after: {cursor!r} is not a cursor of the change feed")
+
+
+def _empty_page_info() -> PageInfo:
+    return PageInfo(
+        has_next_page=False, has_previous_page=False, start_cursor=None, end_cursor=None
+    )
 
 
 async def _scope(info: Info, release: int | None, locale: str | None) -> Scope | None:
@@ -196,10 +225,7 @@ class Query:
         after_key = decode_cursor(after) if after is not None else None
         scope = await _scope(info, release, locale)
         if scope is None:
-            empty = PageInfo(
-                has_next_page=False, has_previous_page=False, start_cursor=None, end_cursor=None
-            )
-            return SnippetConnection(edges=[], page_info=empty, total_count=0)
+            return SnippetConnection(edges=[], page_info=_empty_page_info(), total_count=0)
         criteria = SnippetCriteria(
             topic=filter.topic if filter else None,
             condition=filter.condition if filter else None,
@@ -289,4 +315,70 @@ class Query:
             snippets=[_snippet(entry, scope) for entry in selection.snippets],
             takeaways=[_takeaway(entry, scope) for entry in selection.takeaways],
             disclaimers=[_disclaimer(entry, scope) for entry in selection.disclaimers],
+        )
+
+    @strawberry.field(
+        description="Every entry whose served content changed between release `since` and "
+        "`until` (the latest when omitted) for a reader of this locale and market, by key: "
+        "CREATED, UPDATED (another revision or locale after fallback, its release, a topic's "
+        "or condition's name, a citation, or reviewedAt) or WITHDRAWN. `since: 0` lists "
+        f"everything served. Store `nextSince` for the next build. first: at most {MAX_PAGE}."
+    )
+    async def changes(
+        self,
+        info: Info,
+        since: Annotated[
+            int, strawberry.argument(description="The release last built from; 0 for none.")
+        ],
+        until: Annotated[
+            int | None,
+            strawberry.argument(description="Compare with this release; the latest if omitted."),
+        ] = None,
+        locale: LocaleArg = None,
+        market: Annotated[
+            str | None,
+            strawberry.argument(description="Only content cleared for this market."),
+        ] = None,
+        first: int | None = MAX_PAGE,
+        after: str | None = None,
+    ) -> ChangeConnection:
+        reader = info.context.reader
+        after_key = None
+        if after is not None:
+            cursor_since, cursor_until, after_key = decode_change_cursor(after)
+            if cursor_since != since or until not in (None, cursor_until):
+                raise BadInput(
+                    f"after: that cursor pages through changes from {cursor_since} to "
+                    f"{cursor_until}; ask with the same since and until"
+                )
+            until = cursor_until
+        locales = reader.locales(locale)
+        view = await change_range(reader, since, until)
+        if view is None:
+            return ChangeConnection(
+                edges=[], page_info=_empty_page_info(), total_count=0, next_since=0
+            )
+        audience = reader.audience(view, locales.requested, market)
+        page = await change_page(
+            reader, since, view, audience, first=MAX_PAGE if first is None else first,
+            after_key=after_key,
+        )  # fmt: skip
+        scope = Scope(view, audience.locales)
+        edges = [
+            ChangeEdge(
+                cursor=encode_change_cursor(since, view.id, change.key),
+                node=EntryChange.of(change, scope),
+            )
+            for change in page.changes
+        ]
+        return ChangeConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next,
+                has_previous_page=page.has_previous,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=page.total,
+            next_since=view.id,
         )

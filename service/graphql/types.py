@@ -11,15 +11,15 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self
 
 import strawberry
 from strawberry import relay
 
-from service.content import models
+from service.content import changes, models
 from service.content.errors import BadInput
 from service.content.models import EntryKind, Revision
-from service.content.reading import ReleaseView, localized, parse_locale
+from service.content.reading import ReleaseView, citation_url, localized, parse_locale
 from service.content.repository import LiveEntry, LocalePreference
 from service.graphql.context import Info
 
@@ -223,9 +223,7 @@ class Citation(relay.Node):
 
     @strawberry.field(description="Where to read it: the DOI resolver, or PubMed without a DOI.")
     def url(self) -> str:
-        if self.doi:
-            return f"https://doi.org/{self.doi}"
-        return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
+        return citation_url({"doi": self.doi, "pmid": self.pmid})
 
     @classmethod
     def resolve_id(cls, root: Self, *, info: strawberry.Info) -> str:
@@ -499,3 +497,95 @@ class ProductPage:
     snippets: list[Snippet]
     takeaways: list[Takeaway]
     disclaimers: list[Disclaimer]
+
+
+# --- the change feed --------------------------------------------------------------------------
+
+
+@strawberry.enum(description="What happened to an entry between two releases, for one reader.")
+class ChangeType(Enum):
+    CREATED = changes.ChangeType.CREATED.value
+    UPDATED = changes.ChangeType.UPDATED.value
+    WITHDRAWN = changes.ChangeType.WITHDRAWN.value
+
+
+@strawberry.enum(description="The kind of an entry.")
+class ContentKind(Enum):
+    SNIPPET = EntryKind.SNIPPET.value
+    TAKEAWAY = EntryKind.TAKEAWAY.value
+    DISCLAIMER = EntryKind.DISCLAIMER.value
+
+
+ChangedItem = Annotated[
+    Snippet | Takeaway | Disclaimer,
+    strawberry.union("ChangedItem", description="A published item, as its own query returns it."),
+]
+
+
+@strawberry.type(
+    description="One entry whose served content changed: created, updated, or withdrawn "
+    "(a tombstone with its key and kind). No id: it is part of one answer."
+)
+class EntryChange:
+    key: str
+    kind: ContentKind
+    type: ChangeType
+    locale: str = strawberry.field(
+        description="The locale served as of `until`, after fallback; for WITHDRAWN, the one "
+        "served before."
+    )
+    _change: strawberry.Private[changes.EntryChange]
+    _scope: strawberry.Private[Scope]
+
+    @strawberry.field(
+        description="The last release in the range that changed what this reader is served."
+    )
+    async def release(self, info: Info) -> Release:
+        view = await info.context.loaders.release_by_id.load(self._change.release_id)
+        return Release.of(view)
+
+    @strawberry.field(
+        description="The item as served as of `until`, with the fields and id its own query "
+        "gives; null when WITHDRAWN."
+    )
+    def item(self) -> ChangedItem | None:
+        served = self._change.served
+        if served is None:
+            return None
+        key, locale, scope = served.key, served.locale, self._scope
+        if self._change.kind is EntryKind.SNIPPET:
+            return Snippet(key=key, locale=locale, _entry=served, _scope=scope)
+        if self._change.kind is EntryKind.TAKEAWAY:
+            return Takeaway(key=key, locale=locale, _entry=served, _scope=scope)
+        return Disclaimer(key=key, locale=locale, _entry=served, _scope=scope)
+
+    @classmethod
+    def of(cls, change: changes.EntryChange, scope: Scope) -> EntryChange:
+        return cls(
+            key=change.key,
+            kind=ContentKind(change.kind.value),
+            type=ChangeType(change.type.value),
+            locale=change.locale,
+            _change=change,
+            _scope=scope,
+        )
+
+
+@strawberry.type
+class ChangeEdge:
+    cursor: str
+    node: EntryChange
+
+
+@strawberry.type(description="A page of changes, ordered by key.")
+class ChangeConnection:
+    edges: list[ChangeEdge]
+    page_info: PageInfo
+    total_count: int
+    next_since: int = strawberry.field(
+        description="The release these changes run to: pass it as `since` next time."
+    )
+
+    @strawberry.field(description="The changes of this page, without cursors.")
+    def nodes(self) -> list[EntryChange]:
+        return [edge.node for edge in self.edges]

@@ -1,0 +1,1 @@
+"""What partners touch over HTTP besides GraphQL: release bundles, and their static export."""
