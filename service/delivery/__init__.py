@@ -1,0 +1,1 @@
+"""What partners touch over HTTP: persisted queries, caching, bundles, change feed, webhooks."""
