@@ -8,8 +8,10 @@ from typing import Annotated
 
 import typer
 
+# the module, not its names: `python -m service.cli` imports this one while cli_vetting is
+# still being imported
+from service import cli_vetting
 from service.cli import app, err, load_settings, out, require_current_schema, run
-from service.cli_vetting import ApiKey, as_actor
 from service.config import Settings
 from service.db import create_engine_for, create_sessionmaker
 from service.delivery.models import DeliveryStatus, WebhookEvent
@@ -21,6 +23,12 @@ webhooks_app = typer.Typer(
 )
 app.add_typer(webhooks_app, name="webhooks")
 
+ApiKey = Annotated[
+    str | None,
+    typer.Option(
+        "--key", "--api-key", envvar="CONTENT_API_KEY", show_envvar=True, help="Your staff API key"
+    ),
+]
 EVENTS = ", ".join(event.value for event in WebhookEvent)
 
 
@@ -54,7 +62,7 @@ def webhooks_add(
 ) -> None:
     """Add a webhook and print its signing secret, once (admins)."""
     settings = load_settings()
-    webhook, signing = as_actor(
+    webhook, signing = cli_vetting.as_actor(
         key,
         lambda service, by: WebhookService(service.session, settings).add(
             url,
@@ -82,7 +90,7 @@ def webhooks_list(
 ) -> None:
     """Webhooks: URL, events, markets, who added them (never the secret) (admins)."""
     settings = load_settings()
-    found = as_actor(
+    found = cli_vetting.as_actor(
         key,
         lambda service, by: WebhookService(service.session, settings).webhooks(
             by=by, include_removed=include_removed
@@ -107,7 +115,7 @@ def webhooks_remove(
 ) -> None:
     """Remove a webhook: nothing more is sent to it (admins)."""
     settings = load_settings()
-    webhook, cancelled = as_actor(
+    webhook, cancelled = cli_vetting.as_actor(
         key,
         lambda service, by: WebhookService(service.session, settings).remove(webhook_id, by=by),
     )
@@ -123,7 +131,7 @@ def webhooks_deliveries(
 ) -> None:
     """The delivery log, newest first: status, attempts, last answer, next attempt (admins)."""
     settings = load_settings()
-    rows = as_actor(
+    rows = cli_vetting.as_actor(
         key,
         lambda service, by: WebhookService(service.session, settings).deliveries(
             by=by, failed_only=failed, limit=limit
@@ -154,7 +162,7 @@ def webhooks_redeliver(
 ) -> None:
     """Send a delivery again: queued now, with the same webhook-id (admins)."""
     settings = load_settings()
-    delivery = as_actor(
+    delivery = cli_vetting.as_actor(
         key,
         lambda service, by: WebhookService(service.session, settings).redeliver(delivery_id, by=by),
     )

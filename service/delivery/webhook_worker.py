@@ -165,7 +165,12 @@ def new_client(settings: Settings) -> httpx.AsyncClient:
 
 
 def _outcome_values(
-    delivery: ClaimedDelivery, outcome: Outcome, settings: Settings, now: datetime
+    delivery: ClaimedDelivery,
+    outcome: Outcome,
+    settings: Settings,
+    *,
+    attempted_at: datetime,
+    now: datetime,
 ) -> tuple[dict[str, Any], DeliveryStatus]:
     values: dict[str, Any] = {
         "last_status": outcome.status,
@@ -177,9 +182,10 @@ def _outcome_values(
             "delivered_at": now,
         }, DeliveryStatus.DELIVERED
     give_up = _aware(delivery.queued_at) + timedelta(seconds=settings.webhook_retry_window)
-    if now >= give_up:
+    # failed once an attempt that began after the window fails too: so it is retried for
+    # the whole window, and the last retry falls on its end
+    if attempted_at >= give_up:
         return values | {"status": DeliveryStatus.FAILED.value}, DeliveryStatus.FAILED
-    # never later than the end of the window, so the last attempt falls on it
     next_attempt = min(now + backoff(delivery.attempts, settings), give_up)
     return values | {"next_attempt_at": next_attempt}, DeliveryStatus.PENDING
 
@@ -221,7 +227,9 @@ async def deliver_due(
     async with sessionmaker() as session, session.begin():
         repository = WebhookRepository(session)
         for delivery, outcome in zip(claimed, outcomes, strict=True):
-            values, status = _outcome_values(delivery, outcome, settings, finished)
+            values, status = _outcome_values(
+                delivery, outcome, settings, attempted_at=now, now=finished
+            )
             if delivery.webhook_removed:
                 values, status = (
                     values | {"status": DeliveryStatus.FAILED.value},
