@@ -313,7 +313,9 @@ class VettingService:
     # --- releases ---------------------------------------------------------------------------
 
     async def _release_events(self, by: Principal | str, action: str, release: Release) -> None:
-        """The audit log and the webhook outbox of a new release, in its transaction."""
+        """The audit log and the webhook outbox of a new release, in its transaction. Every
+        release (publish, withdraw, rollback, from any door) passes here, so the outbox is
+        written here: a webhook is owed exactly when the release commits."""
         await enqueue_release(self.session, release)
         items = await self.repository.items_of_release(release.id)
         keys = await self.content.repository.keys_of_entries({entry_id for entry_id, _, _ in items})
