@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -15,6 +16,7 @@ from service.content.reading import ReleaseCache
 from service.db import create_engine_for, create_sessionmaker
 from service.delivery.bundles import BundleHashes
 from service.delivery.routes import router as bundles
+from service.delivery.webhook_worker import run_worker
 from service.graphql.context import CallerRefused, get_context
 from service.graphql.router import ContentGraphQLRouter
 from service.graphql.schema import build_schema
@@ -28,9 +30,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine_for(settings.database_url, echo=settings.log_sql)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        worker = None
+        if settings.webhook_worker:
+            worker = asyncio.create_task(
+                run_worker(settings, app.state.sessionmaker), name="webhook worker"
+            )
         try:
             yield
         finally:
+            if worker is not None:
+                worker.cancel()
+                with suppress(asyncio.CancelledError):
+                    await worker
             await engine.dispose()
 
     app = FastAPI(

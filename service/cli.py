@@ -481,8 +481,8 @@ async def _latest_release(settings: Settings) -> int:
     return await in_transaction(settings, lambda s: ContentRepository(s).latest_release_id())
 
 
-# the workflow's commands register themselves on `app`
-from service import cli_vetting  # noqa: E402, F401
+# the workflow's and the webhooks' commands register themselves on `app`
+from service import cli_vetting, cli_webhooks  # noqa: E402, F401
 
 
 def main() -> None:

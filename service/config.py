@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -44,6 +44,19 @@ class Settings(BaseSettings):
     review_interval_days: int = Field(default=365, ge=1)
     # development only: the name the local identity acts under (default: the OS user)
     actor: str | None = None
+    # webhooks: the delivery worker, what it may call, how long it waits and how it retries
+    webhook_worker: bool = True  # run the delivery worker inside `serve`
+    # development only: let webhooks reach loopback, private and link-local addresses
+    webhook_allow_private: bool = False
+    webhook_timeout: float = Field(default=10.0, gt=0, description="seconds, per delivery")
+    webhook_retry_base: float = Field(default=30.0, gt=0, description="seconds, first retry")
+    webhook_retry_max: float = Field(default=3_600.0, gt=0, description="seconds between retries")
+    # how long a delivery is retried before it is marked failed
+    webhook_retry_window: float = Field(default=86_400.0, gt=0, description="seconds")
+    # how long a worker's claim on a delivery holds; a crashed worker's claims expire after it
+    webhook_lease: float = Field(default=60.0, gt=0, description="seconds")
+    webhook_poll_interval: float = Field(default=2.0, gt=0, description="seconds when idle")
+    webhook_batch: int = Field(default=10, ge=1, le=100)
 
     @field_validator("database_url")
     @classmethod
@@ -55,6 +68,27 @@ class Settings(BaseSettings):
         if url.get_backend_name() not in {"sqlite", "postgresql"}:
             raise ValueError(
                 f"unsupported database {url.get_backend_name()!r}: use sqlite:/// or postgresql://"
+            )
+        return value
+
+    @field_validator("webhook_allow_private")
+    @classmethod
+    def _private_addresses_in_development_only(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("env") == Environment.PRODUCTION:
+            raise ValueError(
+                "is for development only: in production webhooks reach public addresses only"
+            )
+        return value
+
+    @field_validator("webhook_lease")
+    @classmethod
+    def _lease_outlasts_a_delivery(cls, value: float, info: ValidationInfo) -> float:
+        # a claim that expired while its delivery is still in flight would be sent twice
+        timeout = info.data.get("webhook_timeout")
+        if timeout is not None and value <= timeout:
+            raise ValueError(
+                f"must be longer than CONTENT_API_WEBHOOK_TIMEOUT ({timeout:g} s), or a "
+                "delivery still in flight could be claimed and sent again"
             )
         return value
 

@@ -2,6 +2,15 @@
 
 from service.access.models import ApiKey, Staff
 from service.content.models import Base
+from service.delivery.models import Webhook, WebhookDelivery
 from service.vetting.models import AuditEvent, FindingWaiver
 
-__all__ = ["ApiKey", "AuditEvent", "Base", "FindingWaiver", "Staff"]
+__all__ = [
+    "ApiKey",
+    "AuditEvent",
+    "Base",
+    "FindingWaiver",
+    "Staff",
+    "Webhook",
+    "WebhookDelivery",
+]

@@ -19,6 +19,7 @@ class Permission(StrEnum):
     MANAGE_STAFF = "manage staff and keys"
     READ_AUDIT = "read the audit log"
     READ_DRAFTS = "read unpublished content, history and the review queue"
+    MANAGE_WEBHOOKS = "manage partners' webhooks"
 
 
 GRANTED_BY: dict[Permission, frozenset[Role]] = {
@@ -30,6 +31,7 @@ GRANTED_BY: dict[Permission, frozenset[Role]] = {
     Permission.MANAGE_STAFF: frozenset({Role.ADMIN}),
     Permission.READ_AUDIT: frozenset({Role.ADMIN}),
     Permission.READ_DRAFTS: frozenset(Role),
+    Permission.MANAGE_WEBHOOKS: frozenset({Role.ADMIN}),
 }
 
 

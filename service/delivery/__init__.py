@@ -1,1 +1,1 @@
-"""What partners touch over HTTP besides GraphQL: release bundles, and their static export."""
+"""What partners touch over HTTP: persisted queries, caching, bundles, change feed, webhooks."""

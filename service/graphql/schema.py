@@ -19,9 +19,16 @@ from strawberry.types import ExecutionContext
 from service.config import PROJECT_ROOT, Settings
 from service.graphql.errors import ErrorCodes
 from service.graphql.queries import Query as ContentQuery
-from service.graphql.staff import Mutation, StaffQuery
+from service.graphql.staff import Mutation as StaffMutation
+from service.graphql.staff import StaffQuery
+from service.graphql.webhooks import WebhookMutation, WebhookQuery
 
-Query = merge_types("Query", (ContentQuery, StaffQuery))
+Query = merge_types("Query", (ContentQuery, StaffQuery, WebhookQuery))
+
+
+@strawberry.type(description="Staff operations; each needs `Authorization: Bearer <staff key>`.")
+class Mutation(StaffMutation, WebhookMutation):
+    pass
 
 
 class ContentSchema(strawberry.Schema):

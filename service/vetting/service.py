@@ -23,6 +23,7 @@ from service.content.models import (
 from service.content.repository import ContentRepository, LiveRepository
 from service.content.seedfiles import DEFAULT_LOCALE
 from service.content.service import ContentService
+from service.delivery.webhooks import enqueue_release
 from service.vetting import audit, workflow
 from service.vetting.compliance import Finding, Severity
 from service.vetting.diff import FieldChange, Segment, field_changes, word_diff
@@ -312,6 +313,10 @@ class VettingService:
     # --- releases ---------------------------------------------------------------------------
 
     async def _release_events(self, by: Principal | str, action: str, release: Release) -> None:
+        """The audit log and the webhook outbox of a new release, in its transaction. Every
+        release (publish, withdraw, rollback, from any door) passes here, so the outbox is
+        written here: a webhook is owed exactly when the release commits."""
+        await enqueue_release(self.session, release)
         items = await self.repository.items_of_release(release.id)
         keys = await self.content.repository.keys_of_entries({entry_id for entry_id, _, _ in items})
         await audit.record(
