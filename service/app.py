@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 
 from service.config import Settings
+from service.console.routes import mount_console
 from service.content.reading import ReleaseCache
 from service.db import create_engine_for, create_sessionmaker
 from service.graphql.context import get_context
@@ -53,6 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_queries_via_get=True,
     )
     app.include_router(graphql, prefix="/graphql")
+
+    mount_console(app, settings)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
