@@ -433,6 +433,64 @@ def test_the_release_page_previews_each_change_and_publishes_it(
     assert scalar(settings.database_url, "SELECT published_by FROM releases WHERE id = 2") == "pat"
 
 
+def test_every_action_goes_through_the_console_into_the_audit_log_and_to_partners(
+    cli: CliRunner, settings: Settings, review: Review
+) -> None:
+    revision_3 = "/console/entries/gut-skin-axis/en-US/3"
+    snippet = '{ snippet(key: "gut-skin-axis") { version } }'
+    found = fingerprint(cli)
+    admin, author, reviewer, publisher = (client_for(settings) for _ in range(4))
+    with admin, author, reviewer, publisher:
+        for browser, key in (
+            (admin, review.team.admin),
+            (author, review.sam),
+            (reviewer, review.team.reviewer),
+            (publisher, review.team.publisher),
+        ):
+            sign_in(browser, key)
+
+        def done(browser: TestClient, page: str, action: str, **fields: str) -> str:
+            response = post_form(browser, page, f"{page}/{action}" if action else page, **fields)
+            assert response.status_code == 303, html.unescape(response.text)
+            return html.unescape(browser.get(response.headers["location"]).text)
+
+        assert "Waived the drug-claim finding" in done(
+            admin, REVISION_2, "waive", finding=found, reason="quoted to be refuted"
+        )
+        assert "now in review" in done(author, REVISION_2, "submit")
+        assert "now rejected" in done(reviewer, REVISION_2, "reject", reason="a drug claim")
+        write_revision(cli, review.seed, review.sam, f"\n{FIXED}\n")
+        assert "now in review" in done(author, revision_3, "submit")
+        assert "now approved" in done(reviewer, revision_3, "approve", note="advice only")
+        assert "Published release 2: Advice" in done(
+            publisher, "/console/release", "", note="Advice"
+        )
+        assert publisher.get("/graphql", params={"query": snippet}).json()["data"]["snippet"] == {
+            "version": 3
+        }
+        rolled = done(
+            publisher, HISTORY, "rollback", locale="en-US", to_revision="1", reason="Oops"
+        )
+        assert "Published release 3: gut-skin-axis (en-US) shows revision 1 again." in rolled
+        assert publisher.get("/graphql", params={"query": snippet}).json()["data"]["snippet"] == {
+            "version": 1
+        }
+        withdrawn = done(publisher, HISTORY, "withdraw", locale="en-US", reason="Legal hold")
+        assert "Published release 4: withdrew gut-skin-axis (en-US)." in withdrawn
+        assert (
+            publisher.get("/graphql", params={"query": snippet}).json()["data"]["snippet"] is None
+        )
+        log = html.unescape(admin.get("/console/audit", params={"key": "gut-skin-axis"}).text)
+
+    assert decisions(settings, 2) == [("submitted", "sam"), ("rejected", "rob")]
+    assert decisions(settings, 3) == [("submitted", "sam"), ("approved", "rob")]
+    for action in ("finding.waive", "revision.submit", "revision.reject", "revision.approve"):
+        assert f"<code>{action}</code>" in log
+    for action in ("release.publish", "release.rollback", "release.withdraw"):
+        assert f"<code>{action}</code>" in log
+    assert "Legal hold" in log
+
+
 # --- security headers, cookies, production -------------------------------------------------
 
 
