@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from service.config import Settings
+from service.console.routes import mount_console
 from service.content.errors import Unauthenticated
 from service.content.reading import ReleaseCache
 from service.db import create_engine_for, create_sessionmaker
@@ -79,6 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def unauthenticated(request: Request, exc: Unauthenticated) -> JSONResponse:
         # raised before any GraphQL runs: no key where one is needed, or a bad one
         return _refusal(401, exc.code, exc.message)
+
+    mount_console(app, settings)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

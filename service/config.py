@@ -5,13 +5,14 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "content.db"
+MIN_CONSOLE_SECRET = 32
 
 
 class Environment(StrEnum):
@@ -57,6 +58,11 @@ class Settings(BaseSettings):
     webhook_lease: float = Field(default=60.0, gt=0, description="seconds")
     webhook_poll_interval: float = Field(default=2.0, gt=0, description="seconds when idle")
     webhook_batch: int = Field(default=10, ge=1, le=100)
+    # the reviewers' console at /console: on by default in development, off in production
+    console_enabled: bool | None = None
+    # signs and encrypts the console's session cookies; production needs one (every instance
+    # the same), development makes a random one per process
+    console_secret: SecretStr | None = Field(default=None, validate_default=True)
 
     @field_validator("database_url")
     @classmethod
@@ -92,6 +98,29 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("console_secret")
+    @classmethod
+    def _console_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        production = info.data.get("env") == Environment.PRODUCTION
+        enabled = info.data.get("console_enabled")
+        if value is None:
+            if production and enabled:
+                raise ValueError(
+                    "the console needs a secret in production (at least "
+                    f"{MIN_CONSOLE_SECRET} random characters, the same on every instance), or "
+                    "set CONTENT_API_CONSOLE_ENABLED=false"
+                )
+            return None
+        if len(value.get_secret_value()) < MIN_CONSOLE_SECRET:
+            raise ValueError(f"use at least {MIN_CONSOLE_SECRET} random characters")
+        return value
+
     @property
     def is_production(self) -> bool:
         return self.env == Environment.PRODUCTION
+
+    @property
+    def console_on(self) -> bool:
+        if self.console_enabled is None:
+            return not self.is_production
+        return self.console_enabled

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any, NoReturn
 
 import httpx2 as httpx
@@ -25,6 +26,17 @@ from service.config import PROJECT_ROOT
 from service.db import create_sync_engine
 
 JS_DIR = PROJECT_ROOT / "tests" / "js"
+# Debian's chromium, driven by Playwright (which never downloads a browser of its own here)
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+AXE_SCRIPT = JS_DIR / "node_modules" / "axe-core" / "axe.min.js"
 
 
 def invoke(cli: CliRunner, *args: str, env: dict[str, str] | None = None) -> Result:
@@ -121,12 +133,12 @@ def stop(process: subprocess.Popen[str]) -> str:
     return process.communicate(timeout=30)[0]
 
 
-# --- Node.js clients (tests/js), run against the real service ----------------------------------
+# --- Node.js clients (tests/js) and a real browser, run against the real service ---------------
 
 
 def _unavailable(reason: str) -> NoReturn:
     if os.environ.get("CI"):
-        pytest.fail(f"{reason}, and CI must run the Node.js client tests")
+        pytest.fail(f"{reason}, and CI must run the Node.js client and browser tests")
     pytest.skip(reason)
 
 
@@ -139,3 +151,13 @@ def require_node(package: str) -> str:
     if not (JS_DIR / "node_modules" / package / "package.json").is_file():
         _unavailable(f"{package} is not installed: run `npm ci --prefix tests/js`")
     return found
+
+
+def require_chromium() -> Path:
+    """Debian's chromium and the axe-core script the browser tests inject; skipped without
+    them locally, a failure under CI=true."""
+    if not CHROMIUM.is_file():
+        _unavailable(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    if not AXE_SCRIPT.is_file():
+        _unavailable("axe-core is not installed: run `npm ci --prefix tests/js`")
+    return CHROMIUM

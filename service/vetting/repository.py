@@ -8,7 +8,14 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.content.models import Decision, Entry, ReleaseItem, ReviewDecision, Revision
+from service.content.models import (
+    Citation,
+    Decision,
+    Entry,
+    ReleaseItem,
+    ReviewDecision,
+    Revision,
+)
 from service.vetting.models import AuditEvent, FindingWaiver
 
 
@@ -113,6 +120,13 @@ class VettingRepository:
             .order_by(Entry.key, Revision.locale)
         )
         return [(revision, entry) for revision, entry in result]
+
+    async def citations(self, keys: Sequence[str]) -> dict[str, Citation]:
+        """The catalog's current entries for these citation keys."""
+        if not keys:
+            return {}
+        rows = await self.session.scalars(select(Citation).where(Citation.key.in_(keys)))
+        return {row.key: row for row in rows}
 
     async def waivers(self, revision_ids: Sequence[int]) -> dict[int, list[FindingWaiver]]:
         found: dict[int, list[FindingWaiver]] = {rid: [] for rid in revision_ids}

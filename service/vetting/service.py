@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access.principal import Permission, Principal
 from service.content.errors import BadInput, Conflict, NotFound
 from service.content.models import (
+    Citation,
     Decision,
     Entry,
     Release,
@@ -85,6 +86,19 @@ class RevisionDiff:
     after: int
     body: list[Segment]
     fields: list[FieldChange]
+
+
+@dataclass(frozen=True)
+class RevisionDetails:
+    """What a revision carries besides its text, in the order its file lists them."""
+
+    topics: list[str]
+    conditions: list[str]
+    categories: list[str]
+    markets: list[str]
+    tags: list[str]
+    disclaimers: list[str]  # the disclaimers partners must show beside it
+    citations: list[Citation]  # catalog entries, with their DOI and PMID
 
 
 def _aware(moment: datetime) -> datetime:
@@ -464,9 +478,25 @@ class VettingService:
             ),
         )
 
-    async def _metadata(self, ids: list[int]) -> dict[int, dict[str, object]]:
+    async def details(self, state: RevisionState) -> RevisionDetails:
+        rid = state.revision.id
+        lists = await self._link_lists([rid])
+        cited = lists["citations"][rid]
+        catalog = await self.repository.citations(cited)
+        return RevisionDetails(
+            topics=lists["topics"][rid],
+            conditions=lists["conditions"][rid],
+            categories=lists["categories"][rid],
+            markets=lists["markets"][rid],
+            tags=lists["tags"][rid],
+            disclaimers=lists["disclaimers"][rid],
+            citations=[catalog[key] for key in cited if key in catalog],
+        )
+
+    async def _link_lists(self, ids: list[int]) -> dict[str, dict[int, list[str]]]:
+        """Each catalog list (topics, citations ...) of each revision, in its file's order."""
         links = LiveRepository(self.session)
-        lists = {
+        return {
             "topics": await links.attached_topics(ids),
             "conditions": await links.attached_conditions(ids),
             "categories": await links.attached_categories(ids),
@@ -475,6 +505,9 @@ class VettingService:
             "disclaimers": await links.attached_disclaimers(ids),
             "tags": await links.attached_tags(ids),
         }
+
+    async def _metadata(self, ids: list[int]) -> dict[int, dict[str, object]]:
+        lists = await self._link_lists(ids)
         return {rid: {name: values.get(rid, []) for name, values in lists.items()} for rid in ids}
 
     async def audit_log(

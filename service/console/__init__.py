@@ -1,0 +1,1 @@
+"""The reviewers' console: server-rendered pages of the editorial workflow, at /console."""
