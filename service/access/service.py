@@ -13,9 +13,9 @@ from service.access import keys
 from service.access.models import ApiKey, KeyKind, Role, Staff
 from service.access.principal import Permission, Principal, local_identity
 from service.content.errors import BadInput, Conflict, NotFound, Unauthenticated
-from service.content.models import Market, utcnow
+from service.content.models import utcnow
 from service.content.reading import ReadScope
-from service.content.schemas import market_hint
+from service.content.repository import ContentRepository
 from service.vetting import audit
 
 # last_used_at is for people deciding which keys to revoke; minute precision saves a write
@@ -211,15 +211,7 @@ class AccessService:
             raise BadInput("a partner key needs at least one market (--markets US,GB)")
         if not locales:
             raise BadInput("a partner key needs at least one locale (--locales en-US,fr-FR)")
-        known = set((await self.session.scalars(select(Market.code))).all())
-        unknown = [code for code in markets if code not in known]
-        if unknown:
-            raise BadInput(
-                "unknown market"
-                + ("s " if len(unknown) > 1 else " ")
-                + ", ".join(market_hint(code) for code in unknown)
-                + f"; known markets: {', '.join(sorted(known)) or 'none'}"
-            )
+        markets = await ContentRepository(self.session).require_markets(markets)
         canonical = [canonical_locale(locale) for locale in locales]
         now = utcnow()
         expiry = _aware(expires_at)
@@ -231,7 +223,7 @@ class AccessService:
             secret_hash=new.secret_hash,
             kind=KeyKind.PARTNER.value,
             partner=partner,
-            markets=list(dict.fromkeys(markets)),
+            markets=markets,
             locales=list(dict.fromkeys(canonical)),
             created_by=by.name,
             created_at=now,

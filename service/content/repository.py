@@ -13,11 +13,13 @@ from sqlalchemy import Integer, bindparam, case, func, insert, or_, select, upda
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from service.content.errors import BadInput
 from service.content.models import (
     Base,
     ContentLock,
     Decision,
     Entry,
+    Market,
     Release,
     ReleaseItem,
     ReviewDecision,
@@ -30,6 +32,7 @@ from service.content.models import (
     RevisionTag,
     RevisionTopic,
 )
+from service.content.schemas import market_hint
 
 EntryLocale = tuple[int, str]
 
@@ -72,6 +75,20 @@ class ContentRepository:
             columns = [column.key for column in model.__table__.columns]
             snapshot[name] = [{column: getattr(row, column) for column in columns} for row in rows]
         return snapshot
+
+    async def require_markets(self, codes: Sequence[str]) -> list[str]:
+        """The codes, each a market of the catalog, without repeats; else one error naming
+        every unknown one (with its ISO spelling when it is an old one) and the known ones."""
+        known = set((await self.session.scalars(select(Market.code))).all())
+        unknown = [code for code in codes if code not in known]
+        if unknown:
+            raise BadInput(
+                "unknown market"
+                + ("s " if len(unknown) > 1 else " ")
+                + ", ".join(market_hint(code) for code in unknown)
+                + f"; known markets: {', '.join(sorted(known)) or 'none'}"
+            )
+        return list(dict.fromkeys(codes))
 
     async def insert_rows(self, model: type[Base], rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:

@@ -16,15 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.principal import Permission, Principal
 from service.config import Settings
 from service.content.errors import BadInput, Conflict, NotFound
-from service.content.models import Market, Release, utcnow
-from service.content.repository import LiveRepository
-from service.content.schemas import market_hint
+from service.content.models import Release, utcnow
+from service.content.repository import ContentRepository, LiveRepository
 from service.delivery.models import (
     URL_LENGTH,
     DeliveryStatus,
@@ -309,16 +307,7 @@ class WebhookService:
     async def _known_markets(self, markets: Sequence[str]) -> list[str]:
         if not markets:
             raise BadInput("--markets names at least one market, or leave it out for all")
-        known = set((await self.session.scalars(select(Market.code))).all())
-        unknown = [code for code in markets if code not in known]
-        if unknown:
-            raise BadInput(
-                "unknown market"
-                + ("s " if len(unknown) > 1 else " ")
-                + ", ".join(market_hint(code) for code in unknown)
-                + f"; known markets: {', '.join(sorted(known)) or 'none'}"
-            )
-        return list(dict.fromkeys(markets))
+        return await ContentRepository(self.session).require_markets(markets)
 
     async def webhooks(self, *, by: Principal, include_removed: bool = False) -> list[Webhook]:
         by.require(Permission.MANAGE_WEBHOOKS)
