@@ -16,6 +16,9 @@ INTERNAL_MESSAGE = "Internal server error"
 
 
 def error_code(error: GraphQLError) -> str:
+    code = (error.extensions or {}).get("code")
+    if isinstance(code, str):
+        return code  # raised with its code, as the cost limit does
     original = error.original_error
     if isinstance(original, ContentError):
         return original.code
