@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_query_string_bytes=settings.max_query_string_bytes,
             max_batch=settings.graphql_max_batch,
         ),
+        hide_internal_errors=settings.is_production,
     )
     app.include_router(graphql, prefix="/graphql")
     app.include_router(bundles)

@@ -4,6 +4,7 @@ its `extensions.code` and the status the media type calls for, never a 500 and n
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -367,6 +368,21 @@ GRAPHQL_ERRORS: dict[str, tuple[Any, str, str]] = {
         "OPERATION_RESOLUTION_FAILURE",
         "The document has no operation named 'A'",
     ),
+    "an empty selection set": (
+        {"query": '{ snippet(key: "probiotics") { ... on Snippet { } } }'},
+        "GRAPHQL_VALIDATION_FAILED",
+        "A selection set cannot be empty: select at least one field.",
+    ),
+    "nothing selected at all": (
+        {"query": "{}"},
+        "GRAPHQL_VALIDATION_FAILED",
+        "A selection set cannot be empty",
+    ),
+    "a NULL written as an escape": (
+        {"query": '{ snippet(key: "probiotics\\u0000") { key } }'},
+        "GRAPHQL_VALIDATION_FAILED",
+        "A string cannot hold U+0000 NULL",
+    ),
     "no operation at all": (
         {"query": "fragment F on Query { release { number } }"},
         "OPERATION_RESOLUTION_FAILURE",
@@ -403,6 +419,10 @@ BAD_REQUESTS: dict[str, tuple[Any, str]] = {
     "a 5,000-digit number": (
         b'{"query": "{ release { number } }", "variables": {"n": ' + b"9" * 5000 + b"}}",
         "not usable JSON",
+    ),
+    "a NULL in a variable": (
+        {"query": SNIPPET, "variables": {"key": "probiotics\u0000"}},
+        "a string in it holds U+0000 NULL",
     ),
     "an unpaired surrogate": (
         b'{"query": "' + SNIPPET.encode() + b'", "variables": {"key": "\\ud800"}}',
@@ -476,6 +496,30 @@ def test_huge_strings_are_answered_not_crashed_on(client: TestClient, variable: 
         assert answer == {"data": {"snippet": None}}
     else:
         assert only_error(answer)[0] == "BAD_USER_INPUT"
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+NUL = "\x00"
+
+
+@pytest.mark.parametrize(
+    ("field", "encoded"),
+    [
+        ("snippets(after: {})", "snippet:probiotics"),
+        ("changes(since: 0, after: {})", "change:0:1:probiotics"),
+        ("node(id: {})", "Topic:1:en-US:microbiome"),
+        ("node(id: {})", "Market:1:US"),
+    ],
+)
+def test_a_cursor_or_id_that_decodes_to_a_null_is_bad_input_on_both_databases(
+    client: TestClient, field: str, encoded: str
+) -> None:
+    argument = json.dumps(_b64(encoded + NUL))
+    _, _, answer = post(client, {"query": "{ " + field.format(argument) + " { __typename } }"})
+    assert only_error(answer)[0] == "BAD_USER_INPUT"
 
 
 # --- 5. what production tells whom about the schema -------------------------------------------
@@ -596,3 +640,21 @@ def test_limits_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
         settings.max_body_bytes,
         settings.max_query_string_bytes,
     ) == (5000, 4, 2048, 1024)
+
+
+def test_an_error_raised_outside_a_resolver_is_coded_and_hidden_in_production(
+    production: TestClient, keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> int:
+        raise RuntimeError("cost table missing at /srv/secret/path")
+
+    # the cost limiter runs in an extension's hook, which Strawberry answers past ErrorCodes
+    monkeypatch.setattr("service.graphql.limits.operation_cost", broken)
+    headers = {"authorization": f"Bearer {keys['partner']}"}
+    plain = production.post("/graphql", json=RELEASE, headers=headers)
+    new = production.post("/graphql", json=RELEASE, headers=headers | {"accept": NEW})
+
+    assert plain.status_code == 200
+    assert only_error(plain.json()) == ("INTERNAL", "Internal server error")
+    assert new.status_code == 500
+    assert "secret" not in plain.text + new.text

@@ -23,10 +23,13 @@ from graphql import (
     InlineFragmentNode,
     NoSchemaIntrospectionCustomRule,
     SelectionSetNode,
+    StringValueNode,
+    Visitor,
     get_named_type,
     get_nullable_type,
     is_list_type,
     validate,
+    visit,
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
@@ -59,6 +62,35 @@ def _caller(context: Any) -> Principal | None:
     return caller if isinstance(caller, Principal) else None
 
 
+class _Unsupported(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: list[GraphQLError] = []
+
+    def enter_selection_set(self, node: SelectionSetNode, *_: object) -> None:
+        if not node.selections:
+            self.errors.append(
+                GraphQLError("A selection set cannot be empty: select at least one field.", node)
+            )
+
+    def enter_string_value(self, node: StringValueNode, *_: object) -> None:
+        if "\x00" in node.value:
+            self.errors.append(GraphQLError(NUL_MESSAGE, node))
+
+
+NUL_MESSAGE = "A string cannot hold U+0000 NULL (\\u0000): no text in this API does."
+
+
+def unsupported(document: DocumentNode) -> list[GraphQLError]:
+    """What graphql-core parses but no rule refuses: an empty selection set, which the
+    specification's grammar does not have and on which the depth limiter fails, and a NULL
+    character spelt as an escape, which PostgreSQL cannot compare with any text (SQLite
+    can), so both databases give the same answer."""
+    finder = _Unsupported()
+    visit(document, finder)
+    return finder.errors
+
+
 @lru_cache(maxsize=256)
 def _validate(
     schema: GraphQLSchema,
@@ -67,8 +99,17 @@ def _validate(
     hide_suggestions: bool,
 ) -> list[GraphQLError]:
     # Strawberry's own rules, as its default validation adds them
+    errors = unsupported(document)
+    if errors:
+        return errors
     rules = (*rules, MaybeNullValidationRule, OneOfInputValidationRule)
-    return validate(schema, document, rules, hide_suggestions=hide_suggestions)
+    return validate(
+        schema,
+        document,
+        rules,
+        hide_suggestions=hide_suggestions,
+        allow_empty_selection_sets=False,
+    )
 
 
 class SchemaPrivacy(SchemaExtension):

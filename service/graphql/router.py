@@ -23,6 +23,7 @@ from graphql import GraphQLError
 from starlette import status
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from strawberry.exceptions import MissingQueryError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.types import QueryParams
@@ -30,6 +31,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types import ExecutionResult
 
 from service.graphql.context import Context
+from service.graphql.errors import coded, uncoded
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
@@ -125,12 +127,11 @@ def _operation_not_run(exc: HTTPException) -> ExecutionResult:
         error = GraphQLError(message, extensions={"code": OPERATION_RESOLUTION_FAILURE})
         # a request error, answered like one that does not validate
         return ExecutionResult(data=None, errors=[error])
-    if exc.status_code == status.HTTP_400_BAD_REQUEST:  # no query, nor one from an extension
-        raise RequestRefused(
-            status.HTTP_400_BAD_REQUEST,
-            BAD_REQUEST,
-            "The request has no `query`: send the GraphQL document as `query`.",
-        ) from exc
+    if exc.status_code == status.HTTP_400_BAD_REQUEST:
+        message = exc.reason  # a mutation over GET
+        if isinstance(exc.__cause__, MissingQueryError):  # nor one from an extension
+            message = "The request has no `query`: send the GraphQL document as `query`."
+        raise RequestRefused(status.HTTP_400_BAD_REQUEST, BAD_REQUEST, message) from exc
     raise exc
 
 
@@ -247,8 +248,10 @@ class BoundedRequestAdapter(StarletteRequestAdapter):
 
 
 def _json_problem(value: object) -> str | None:
-    """What makes parsed JSON unfit to run: nesting past MAX_JSON_DEPTH, or a string with an
-    unpaired surrogate escape ("\\ud800"), which is no text and which no database stores."""
+    """What makes parsed JSON unfit to run: nesting past MAX_JSON_DEPTH, a string with an
+    unpaired surrogate escape ("\\ud800"), which is no text and which no database stores, or
+    with a NULL ("\\u0000"), which PostgreSQL cannot compare with any text (SQLite can): so
+    both databases give the same answer."""
     stack: list[tuple[object, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
@@ -262,6 +265,8 @@ def _json_problem(value: object) -> str | None:
                 item.encode("utf-8")
             except UnicodeEncodeError:
                 return "a string in it holds an unpaired surrogate escape (\\ud800-\\udfff)"
+            if "\x00" in item:
+                return "a string in it holds U+0000 NULL (\\u0000), which no text in this API does"
     return None
 
 
@@ -346,9 +351,12 @@ class ContentGraphQLRouter(GraphQLRouter[Context, None]):
     """Strawberry's FastAPI router, reading requests within limits and answering in the media
     type the client accepts."""
 
-    def __init__(self, *args: Any, limits: RequestLimits, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, limits: RequestLimits, hide_internal_errors: bool, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.limits = limits
+        self.hide_internal_errors = hide_internal_errors
 
     def request_adapter_class(self, request: Request) -> AsyncHTTPRequestAdapter:  # type: ignore[override]
         return BoundedRequestAdapter(request, self.limits)
@@ -448,6 +456,15 @@ class ContentGraphQLRouter(GraphQLRouter[Context, None]):
             )
         except HTTPException as exc:
             result = _operation_not_run(exc)
+        if uncoded(result.errors):
+            # raised inside an extension's hook, which Strawberry answers past ErrorCodes: coded
+            # (and hidden in production) all the same
+            result.errors = [
+                error
+                if "code" in (error.extensions or {})
+                else coded(error, hide_internal_errors=self.hide_internal_errors)
+                for error in result.errors or []
+            ]
         # The sub-response is this request's own: Strawberry passes it on to create_response,
         # which builds the response from its status and media type.
         sub_response.media_type = media_type
