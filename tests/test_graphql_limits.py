@@ -16,9 +16,11 @@ from graphql.execution.values import VariableValues, get_variable_values
 from graphql.utilities import get_operation_ast
 from typer.testing import CliRunner
 
+from service.access.models import KeyKind, Role
+from service.access.principal import Principal, local_identity
 from service.app import create_app
 from service.config import PROJECT_ROOT, Environment, Settings
-from service.graphql.limits import _validate, operation_cost
+from service.graphql.limits import _validate, operation_cost, reveals_schema
 from service.graphql.schema import schema as exported_schema
 from tests.helpers import invoke
 
@@ -557,6 +559,18 @@ def ask(client: TestClient, key: str | None, body: dict[str, Any]) -> dict[str, 
     response = client.post("/graphql", json=body, headers=headers)
     answer: dict[str, Any] = response.json()
     return answer
+
+
+def test_who_is_shown_the_schema() -> None:
+    staff = Principal(name="rob", roles=frozenset({Role.REVIEWER}), kind=KeyKind.STAFF)
+    partner = Principal(name="Acme", roles=frozenset(), kind=KeyKind.PARTNER)
+    assert [reveals_schema(caller, production=True) for caller in (staff, partner, None)] == [
+        True,
+        False,
+        False,
+    ]
+    assert reveals_schema(local_identity("ann"), production=True)
+    assert all(reveals_schema(caller, production=False) for caller in (staff, partner, None))
 
 
 @pytest.mark.parametrize("query", INTROSPECTION)
