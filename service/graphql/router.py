@@ -163,7 +163,6 @@ OPERATION_RESOLUTION_FAILURE = "OPERATION_RESOLUTION_FAILURE"
 # far deeper than any operation's variables (a product is three levels down); json.loads itself
 # gives up near 1,000 levels, by raising RecursionError
 MAX_JSON_DEPTH = 32
-REQUEST_FIELDS = ("query", "variables", "operationName", "extensions")
 
 
 class RequestRefused(Exception):
@@ -200,7 +199,7 @@ class RequestLimits:
 
 
 def _kib(size: int) -> str:
-    return f"{size / 1024:g} KiB"
+    return f"{size // 1024} KiB" if size % 1024 == 0 else f"{size:,} bytes"
 
 
 class BoundedRequestAdapter(StarletteRequestAdapter):
