@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from service.config import Settings
 from service.console.routes import mount_console
@@ -19,7 +19,12 @@ from service.delivery.bundles import BundleHashes
 from service.delivery.routes import router as bundles
 from service.delivery.webhook_worker import run_worker
 from service.graphql.context import CallerRefused, get_context
-from service.graphql.router import ContentGraphQLRouter
+from service.graphql.router import (
+    ContentGraphQLRouter,
+    RequestLimits,
+    RequestRefused,
+    refusal_response,
+)
 from service.graphql.schema import build_schema
 
 
@@ -68,6 +73,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         context_getter=get_context,
         graphql_ide=None if settings.is_production else "graphiql",
         allow_queries_via_get=True,
+        limits=RequestLimits(
+            max_body_bytes=settings.max_body_bytes,
+            max_query_string_bytes=settings.max_query_string_bytes,
+            max_batch=settings.graphql_max_batch,
+        ),
+        hide_internal_errors=settings.is_production,
     )
     app.include_router(graphql, prefix="/graphql")
     app.include_router(bundles)
@@ -75,6 +86,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(CallerRefused)
     async def refused(request: Request, exc: CallerRefused) -> JSONResponse:
         return _refusal(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestRefused)
+    async def request_refused(request: Request, exc: RequestRefused) -> Response:
+        # too large, not JSON, the wrong shape: refused before any GraphQL runs
+        return refusal_response(request, exc)
 
     @app.exception_handler(Unauthenticated)
     async def unauthenticated(request: Request, exc: Unauthenticated) -> JSONResponse:

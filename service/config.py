@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     graphql_max_depth: int = Field(default=10, ge=2)
     graphql_max_aliases: int = Field(default=30, ge=1)
     graphql_max_tokens: int = Field(default=2_000, ge=100)
+    # how much one operation may ask for: each field 1, a list's fields times its length (its
+    # `first`, else its page size or an assumed length); schema/operations/ costs at most ~8,300
+    graphql_max_cost: int = Field(default=25_000, ge=100)
+    # operations in one request sent as a JSON array; 0 turns batching off
+    graphql_max_batch: int = Field(default=0, ge=0, le=50)
+    # what one request may send: a POST body, a GET query string (CDNs refuse URLs past ~8 KiB)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_query_string_bytes: int = Field(default=8 * 1024, ge=256)
     # how long an approval holds before the revision is due for re-review
     review_interval_days: int = Field(default=365, ge=1)
     # development only: the name the local identity acts under (default: the OS user)

@@ -114,7 +114,10 @@ def two_releases(
 
 @pytest.fixture(scope="module")
 def client(two_releases: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(two_releases)) as test_client:
+    # EVERYTHING reads every object of a release in one operation (cost about 45,000), which
+    # the default cost limit refuses a partner: raised here, where that is the point
+    settings = two_releases.model_copy(update={"graphql_max_cost": 100_000})
+    with TestClient(create_app(settings)) as test_client:
         yield test_client
 
 

@@ -3,6 +3,7 @@ whatever else goes wrong is one line and exit code 1 or 2, the traceback only wi
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -20,8 +21,9 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from service.config import Settings
+from service.content import seedfiles
 from service.content.errors import Problem, SeedValidationError
-from service.content.seedfiles import MAX_FILE_BYTES, read_seed
+from service.content.seedfiles import MAX_ENTRY_FILE_BYTES, MAX_FILE_BYTES, read_seed
 from service.content.text import CONTROL_NAMES
 from service.db import create_sync_engine
 from tests.conftest import SEED
@@ -218,6 +220,33 @@ def _link_outside(root: Path) -> str:
     )
 
 
+def _relative_link_outside(root: Path) -> str:
+    outside = root.parent / "elsewhere.en-US.md"
+    shutil.copyfile(root / PROBIOTICS, outside)
+    (root / "snippets/linked.en-US.md").symlink_to("../../elsewhere.en-US.md")
+    return (
+        f"seed/snippets/linked.en-US.md:0: is a symbolic link to {outside.resolve()}, "
+        "outside the seed folder"
+    )
+
+
+def _entry_folder_link_outside(root: Path) -> str:
+    # the files in it are regular files: only the folder leads elsewhere
+    outside = root.parent / "other-snippets"
+    shutil.copytree(root / "snippets", outside)
+    shutil.rmtree(root / "snippets")
+    (root / "snippets").symlink_to(outside)
+    return f"seed/snippets:0: is a symbolic link to {outside.resolve()}, outside the seed folder"
+
+
+def _catalog_folder_link_outside(root: Path) -> str:
+    outside = root.parent / "other-catalog"
+    shutil.copytree(root / "catalog", outside)
+    shutil.rmtree(root / "catalog")
+    (root / "catalog").symlink_to("../other-catalog")
+    return f"seed/catalog:0: is a symbolic link to {outside.resolve()}, outside the seed folder"
+
+
 def _broken_link(root: Path) -> str:
     (root / "snippets/gone.en-US.md").symlink_to("deleted.en-US.md")
     return (
@@ -239,6 +268,9 @@ def _link_loop(root: Path) -> str:
         _fifo,
         _socket,
         _link_outside,
+        _relative_link_outside,
+        _entry_folder_link_outside,
+        _catalog_folder_link_outside,
         _broken_link,
         _link_loop,
     ],
@@ -280,12 +312,159 @@ def test_a_file_that_cannot_be_read_is_a_problem_with_its_path(
 
 
 def test_a_file_too_large_to_be_a_seed_file_is_not_read_whole(seed_copy: Path) -> None:
+    # sparse: no disk used, no time spent
     with (seed_copy / PROBIOTICS).open("r+b") as file:
-        file.truncate(MAX_FILE_BYTES + 1)  # sparse: no disk used, no time spent
+        file.truncate(MAX_ENTRY_FILE_BYTES + 1)
+    with (seed_copy / "catalog/citations.yaml").open("r+b") as file:
+        file.truncate(MAX_FILE_BYTES + 1)
+    with (seed_copy / "catalog/topics.yaml").open("r+b") as file:
+        # past an entry file's limit but within a catalog's: read, and found not to be text
+        file.truncate(MAX_ENTRY_FILE_BYTES + 1)
+    with pytest.raises(SeedValidationError) as caught:
+        read_seed(seed_copy)
+    citations, topics, probiotics = (str(problem) for problem in caught.value.problems)
+    assert citations == "seed/catalog/citations.yaml:0: is larger than 16 MiB"
+    assert topics.startswith("seed/catalog/topics.yaml:"), topics
+    assert "U+0000 NULL at column 1 is not allowed" in topics
+    assert probiotics == "seed/snippets/probiotics.en-US.md:0: is larger than 1 MiB"
+
+
+def test_a_folder_with_too_many_files_is_refused_before_any_is_read(
+    seed_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(seedfiles, "MAX_FOLDER_FILES", 3)
+    for number in range(4):
+        (seed_copy / f"disclaimers/extra-{number}.en-US.md").write_text("not read\n")
     with pytest.raises(SeedValidationError) as caught:
         read_seed(seed_copy)
     assert [str(problem) for problem in caught.value.problems] == [
-        "seed/snippets/probiotics.en-US.md:0: is larger than 16 MiB"
+        "seed/disclaimers:0: holds more than 3 .md files, more than a seed folder may: split "
+        "the content into several seed folders",
+        "seed/snippets:0: holds more than 3 .md files, more than a seed folder may: split the "
+        "content into several seed folders",
+        "seed/takeaways:0: holds more than 3 .yaml files, more than a seed folder may: split "
+        "the content into several seed folders",
+    ]
+
+
+def test_a_catalog_with_too_many_entries_is_refused_at_its_first_line(
+    seed_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(seedfiles, "MAX_CATALOG_ITEMS", 3)
+    with pytest.raises(SeedValidationError) as caught:
+        read_seed(seed_copy)
+    assert "seed/catalog/markets.yaml:1: holds 4 markets; at most 3" in [
+        str(problem) for problem in caught.value.problems
+    ]
+
+
+LANGUAGES = [
+    "af",
+    "am",
+    "ar",
+    "az",
+    "be",
+    "bg",
+    "bn",
+    "bs",
+    "ca",
+    "cs",
+    "cy",
+    "da",
+    "de",
+    "el",
+    "en",
+    "es",
+    "et",
+    "eu",
+    "fa",
+    "fi",
+    "fr",
+    "ga",
+    "gl",
+    "gu",
+    "he",
+    "hi",
+    "hr",
+    "hu",
+    "hy",
+    "id",
+    "is",
+    "it",
+    "ja",
+    "ka",
+    "kk",
+    "km",
+    "kn",
+    "ko",
+    "ky",
+    "lo",
+    "lt",
+    "lv",
+    "mk",
+    "ml",
+    "mn",
+    "mr",
+    "ms",
+    "my",
+    "ne",
+    "nl",
+    "pa",
+    "pl",
+    "pt",
+    "ro",
+    "ru",
+    "si",
+    "sk",
+    "sl",
+    "sq",
+    "sr",
+]
+
+
+@pytest.mark.parametrize(
+    ("relative", "old", "new", "expected"),
+    [
+        pytest.param(
+            "catalog/topics.yaml",
+            "names: {en-US: Microbiome, fr-FR: Microbiote}",
+            "names: {" + ", ".join(f"{language}: M" for language in LANGUAGES[:51]) + "}",
+            "seed/catalog/topics.yaml:2: names: Dictionary should have at most 50 items after "
+            "validation, not more",
+            id="names-in-51-locales",
+        ),
+        pytest.param(
+            "catalog/markets.yaml",
+            "locales: [en-US]",
+            "locales: [en-US, " + ", ".join(LANGUAGES[:50]) + "]",
+            "seed/catalog/markets.yaml:4: locales: List should have at most 50 items after "
+            "validation, not 51",
+            id="market-with-51-locales",
+        ),
+    ],
+)
+def test_a_field_past_its_size_is_refused_at_its_line(
+    seed_copy: Path, relative: str, old: str, new: str, expected: str
+) -> None:
+    edit(seed_copy, relative, old, new)
+    with pytest.raises(SeedValidationError) as caught:
+        read_seed(seed_copy)
+    assert [str(problem) for problem in caught.value.problems] == [expected]
+
+
+@pytest.mark.parametrize("key", ["../../escape", "..", "a/b", "/etc/passwd", "a\\b", "c:x"])
+@pytest.mark.parametrize(
+    ("relative", "line"),
+    [(PROBIOTICS, 2), ("takeaways/takeaway-secretome.en-US.yaml", 1)],
+)
+def test_a_key_cannot_name_a_path(seed_copy: Path, key: str, relative: str, line: int) -> None:
+    # keys name the files an export writes (<out>/<locale>/snippets/<key>.json)
+    original = relative.split("/")[-1].split(".")[0]
+    edit(seed_copy, relative, f"key: {original}\n", f"key: {json.dumps(key)}\n")
+    with pytest.raises(SeedValidationError) as caught:
+        read_seed(seed_copy)
+    assert [str(problem) for problem in caught.value.problems] == [
+        f"seed/{relative}:{line}: key: String should match pattern '^[a-z0-9]+(?:-[a-z0-9]+)*$'"
     ]
 
 

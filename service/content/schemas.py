@@ -25,6 +25,9 @@ TAKEAWAY_MAX = 280
 CHANGE_NOTE_MAX = 500
 NAME_MAX = 120
 LIST_MAX = 20
+# the locales one name, description or market may list: every official language of the EU
+# and then some
+LOCALES_MAX = 50
 
 
 def check_locale(value: str) -> str:
@@ -65,7 +68,7 @@ MarketCode = Annotated[
 Tag = Annotated[str, StringConstraints(pattern=KEY_PATTERN, max_length=40)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX)]
 ChangeNote = Annotated[str, StringConstraints(strip_whitespace=True, max_length=CHANGE_NOTE_MAX)]
-LocalizedNames = dict[Locale, Name]
+LocalizedNames = Annotated[dict[Locale, Name], Field(max_length=LOCALES_MAX)]
 
 
 def _unique(values: list[str]) -> list[str]:
@@ -92,7 +95,10 @@ class SeedModel(BaseModel):
 class TopicFile(SeedModel):
     key: Key
     names: LocalizedNames = Field(min_length=1)
-    descriptions: dict[Locale, Annotated[str, StringConstraints(max_length=SUMMARY_MAX)]] = {}
+    descriptions: Annotated[
+        dict[Locale, Annotated[str, StringConstraints(max_length=SUMMARY_MAX)]],
+        Field(max_length=LOCALES_MAX),
+    ] = {}
 
 
 class ConditionFile(SeedModel):
@@ -109,7 +115,7 @@ class MarketFile(SeedModel):
     code: MarketCode
     name: Name
     default_locale: Locale
-    locales: list[Locale] = Field(min_length=1)
+    locales: list[Locale] = Field(min_length=1, max_length=LOCALES_MAX)
 
     @model_validator(mode="after")
     def _default_is_listed(self) -> MarketFile:

@@ -33,9 +33,14 @@ from service.content.schemas import (
 from service.content.text import character_name, find_forbidden
 
 DEFAULT_LOCALE = "en-US"
-# Far above any real seed file (a body is at most 20,000 characters); a file past it is a
-# mistake, and reading it whole would only exhaust memory.
+# Far above any real seed file (a body is at most 20,000 characters, a catalog a few hundred
+# entries); a file past it is a mistake, and reading it whole would only exhaust memory.
 MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_ENTRY_FILE_BYTES = 1024 * 1024
+# far above the largest seed folder measured (benchmarks/seed_bench.py: 10,000 snippets); past
+# it, a folder is someone's mistake, and listing it would hold every name in memory
+MAX_FOLDER_FILES = 50_000
+MAX_CATALOG_ITEMS = 10_000
 
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -229,12 +234,12 @@ def decode(data: bytes) -> str:
     return text
 
 
-def read_file(path: Path) -> bytes:
+def read_file(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of one seed file; a file that cannot be read is a problem with its path."""
     try:
         with path.open("rb") as file:
-            if os.fstat(file.fileno()).st_size > MAX_FILE_BYTES:
-                raise _FileProblem(0, f"is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+            if os.fstat(file.fileno()).st_size > limit:
+                raise _FileProblem(0, f"is larger than {limit // (1024 * 1024)} MiB")
             return file.read()
     except OSError as exc:
         raise _FileProblem(0, f"cannot be read: {exc.strerror or exc}") from exc
@@ -400,13 +405,46 @@ def _not_a_regular_file(path: Path, real_root: Path) -> str | None:
     return "is a device or other special file, not a regular file"
 
 
+class _TooManyFiles(Exception):
+    pass
+
+
+def _list_folder(directory: Path, suffix: str) -> list[tuple[str, bool]]:
+    """The names ending in `suffix` in a folder, sorted, and whether each is a regular file;
+    listing stops once past MAX_FOLDER_FILES."""
+    listed = []
+    with os.scandir(directory) as scan:
+        for item in scan:
+            if item.name.endswith(suffix):
+                listed.append((item.name, item.is_file(follow_symlinks=False)))
+                if len(listed) > MAX_FOLDER_FILES:
+                    raise _TooManyFiles
+    return sorted(listed)
+
+
+def _leaves_the_folder(directory: Path, real_root: Path) -> str | None:
+    """Why the files of a folder inside the seed folder would come from outside it: the folder
+    is, or lies below, a link that leads elsewhere."""
+    try:
+        target = directory.resolve()
+    except (OSError, RuntimeError):
+        return None  # a loop or an unreadable folder: reported where its files are read
+    if target.is_relative_to(real_root):
+        return None
+    return f"is a symbolic link to {target}, outside the seed folder"
+
+
 def discover(root: Path) -> SeedFiles:
     """The catalog files and entry files below `root`, in a stable order, and every path that
     looks like a seed file but cannot be read as one."""
     found = SeedFiles()
     real_root = root.resolve()
-    for name in CATALOG_FILES:
-        path = root / "catalog" / f"{name}.yaml"
+    catalog_folder = root / "catalog"
+    outside = _leaves_the_folder(catalog_folder, real_root)
+    if outside:
+        found.problems.append(Problem(_relative(catalog_folder, root), 0, outside))
+    for name in () if outside else CATALOG_FILES:
+        path = catalog_folder / f"{name}.yaml"
         if not os.path.lexists(path):
             found.problems.append(Problem(str(path), 0, f"missing catalog file ({name})"))
         elif why := _not_a_regular_file(path, real_root):
@@ -415,13 +453,21 @@ def discover(root: Path) -> SeedFiles:
             found.catalogs[name] = path
     for folder, (kind, suffix) in ENTRY_FOLDERS.items():
         directory = root / folder
+        if why := _leaves_the_folder(directory, real_root):
+            found.problems.append(Problem(_relative(directory, root), 0, why))
+            continue
         try:
-            with os.scandir(directory) as scan:
-                listed = sorted(
-                    (item.name, item.is_file(follow_symlinks=False))
-                    for item in scan
-                    if item.name.endswith(suffix)
+            listed = _list_folder(directory, suffix)
+        except _TooManyFiles:
+            found.problems.append(
+                Problem(
+                    _relative(directory, root),
+                    0,
+                    f"holds more than {MAX_FOLDER_FILES:,} {suffix} files, more than a seed "
+                    "folder may: split the content into several seed folders",
                 )
+            )
+            continue
         except FileNotFoundError:
             continue
         except NotADirectoryError:
@@ -463,6 +509,11 @@ def _read_catalog(
             Problem(display, 1, f"expected a list of {name}, one '- {key_field}: ...' each")
         )
         return
+    if len(doc.value) > MAX_CATALOG_ITEMS:
+        problems.append(
+            Problem(display, 1, f"holds {len(doc.value):,} {name}; at most {MAX_CATALOG_ITEMS:,}")
+        )
+        return
     first_seen: dict[str, int] = {}
     for index in range(len(doc.value)):
         item = validate_model(model, doc, display, problems, loc=(index,))
@@ -487,7 +538,7 @@ def _read_entry(
     kind: EntryKind, path: Path, display: str, problems: list[Problem]
 ) -> EntryDraft | None:
     try:
-        text = decode(read_file(path))
+        text = decode(read_file(path, MAX_ENTRY_FILE_BYTES))
         if kind is EntryKind.TAKEAWAY:
             doc, body, body_line = load_yaml(text), "", 1
         else:

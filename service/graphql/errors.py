@@ -16,6 +16,9 @@ INTERNAL_MESSAGE = "Internal server error"
 
 
 def error_code(error: GraphQLError) -> str:
+    code = (error.extensions or {}).get("code")
+    if isinstance(code, str):
+        return code  # raised with its code, as the cost limit does
     original = error.original_error
     if isinstance(original, ContentError):
         return original.code
@@ -31,31 +34,40 @@ def error_code(error: GraphQLError) -> str:
     return "GRAPHQL_VALIDATION_FAILED"
 
 
+def coded(error: GraphQLError, *, hide_internal_errors: bool) -> GraphQLError:
+    """The error with its code, and with the text of an unexpected one hidden when asked."""
+    code = error_code(error)
+    message = error.message
+    if code == "INTERNAL":
+        logger.error("internal error in %s", error.path, exc_info=error.original_error)
+        if hide_internal_errors:
+            message = INTERNAL_MESSAGE
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None if hide_internal_errors else error.original_error,
+        extensions={**(error.extensions or {}), "code": code},
+    )
+
+
+def uncoded(errors: list[GraphQLError] | None) -> bool:
+    return any("code" not in (error.extensions or {}) for error in errors or [])
+
+
 class ErrorCodes(SchemaExtension):
     """Give every error a code; hide the text of unexpected ones when asked (production)."""
 
     def __init__(self, *, hide_internal_errors: bool) -> None:
         self.hide_internal_errors = hide_internal_errors
 
-    def _coded(self, error: GraphQLError) -> GraphQLError:
-        code = error_code(error)
-        message = error.message
-        if code == "INTERNAL":
-            logger.error("internal error in %s", error.path, exc_info=error.original_error)
-            if self.hide_internal_errors:
-                message = INTERNAL_MESSAGE
-        return GraphQLError(
-            message,
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            original_error=None if self.hide_internal_errors else error.original_error,
-            extensions={**(error.extensions or {}), "code": code},
-        )
-
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
         if result is not None and result.errors:
-            result.errors = [self._coded(error) for error in result.errors]
+            result.errors = [
+                coded(error, hide_internal_errors=self.hide_internal_errors)
+                for error in result.errors
+            ]

@@ -69,7 +69,8 @@ def decode_cursor(cursor: str) -> str:
         decoded = base64.urlsafe_b64decode(cursor.encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         decoded = ""
-    if not decoded.startswith(CURSOR_PREFIX):
+    # a NULL is in no key, and PostgreSQL cannot compare one with any text
+    if not decoded.startswith(CURSOR_PREFIX) or "\x00" in decoded:
         raise BadInput(f"after: {cursor!r} is not a cursor from this API")
     return decoded.removeprefix(CURSOR_PREFIX)
 
@@ -85,7 +86,7 @@ def decode_change_cursor(cursor: str) -> tuple[int, int, str]:
     try:
         decoded = base64.urlsafe_b64decode(cursor.encode()).decode()
         since, until, key = decoded.removeprefix(CHANGE_CURSOR_PREFIX).split(":", 2)
-        if decoded.startswith(CHANGE_CURSOR_PREFIX) and key:
+        if decoded.startswith(CHANGE_CURSOR_PREFIX) and key and "\x00" not in key:
             return int(since), int(until), key
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass

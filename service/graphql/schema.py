@@ -8,16 +8,17 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     QueryDepthLimiter,
-    ValidationCache,
 )
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from service.config import PROJECT_ROOT, Settings
 from service.graphql.errors import ErrorCodes
+from service.graphql.limits import QueryCostLimiter, SchemaPrivacy
 from service.graphql.queries import Query as ContentQuery
 from service.graphql.staff import Mutation as StaffMutation
 from service.graphql.staff import StaffQuery
@@ -41,15 +42,27 @@ class ContentSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
+    # The depth and alias limiters make a new rule class each time one is built; built once
+    # here, the rules are the same objects for every operation, so a document's validation
+    # is cached across requests (the cache is keyed by the rules).
+    rules = [
+        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
+    ]
     # factories, not instances: an extension keeps per-operation state, so each operation
     # gets its own
     extensions: list[Any] = [
-        partial(QueryDepthLimiter, max_depth=settings.graphql_max_depth),
-        partial(MaxAliasesLimiter, max_alias_count=settings.graphql_max_aliases),
+        partial(AddValidationRules, rules),
         partial(MaxTokensLimiter, max_token_count=settings.graphql_max_tokens),
         partial(ErrorCodes, hide_internal_errors=settings.is_production),
-        # partners send the same few documents again and again: validate each once
-        partial(ValidationCache, maxsize=256),
+        # validates each document once per audience, which in production is what keeps
+        # introspection and suggestions from partners
+        partial(SchemaPrivacy, production=settings.is_production),
+        partial(
+            QueryCostLimiter,
+            max_cost=settings.graphql_max_cost,
+            production=settings.is_production,
+        ),
     ]
     return ContentSchema(query=Query, mutation=Mutation, extensions=extensions)
 

@@ -71,7 +71,8 @@ def _number(text: str) -> int:
 
 def _parts(node_id: str, count: int) -> list[str]:
     parts = node_id.split(":", count - 1)
-    if len(parts) != count or not all(parts):
+    # a NULL is in no key, and PostgreSQL cannot compare one with any text
+    if len(parts) != count or not all(parts) or "\x00" in node_id:
         raise MalformedId(node_id)
     return parts
 
