@@ -9,6 +9,13 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from service.content.errors import ContentError
+from service.db import is_unavailable
+from service.observability import (
+    UNAVAILABLE_MESSAGE,
+    current_request_id,
+    note_database_unavailable,
+    note_operation,
+)
 
 logger = logging.getLogger("service.graphql")
 
@@ -19,6 +26,8 @@ def error_code(error: GraphQLError) -> str:
     original = error.original_error
     if isinstance(original, ContentError):
         return original.code
+    if original is not None and is_unavailable(original):
+        return "SERVICE_UNAVAILABLE"  # the database is away or too slow: retry shortly
     if isinstance(original, GraphQLError):
         return "BAD_USER_INPUT"  # a variable's value does not fit its type
     if original is not None:
@@ -32,7 +41,8 @@ def error_code(error: GraphQLError) -> str:
 
 
 class ErrorCodes(SchemaExtension):
-    """Give every error a code; hide the text of unexpected ones when asked (production)."""
+    """Give every error a code and the request's id (which the service's log line of the
+    request carries too); hide the text of unexpected ones when asked (production)."""
 
     def __init__(self, *, hide_internal_errors: bool) -> None:
         self.hide_internal_errors = hide_internal_errors
@@ -44,6 +54,13 @@ class ErrorCodes(SchemaExtension):
             logger.error("internal error in %s", error.path, exc_info=error.original_error)
             if self.hide_internal_errors:
                 message = INTERNAL_MESSAGE
+        elif code == "SERVICE_UNAVAILABLE":
+            note_database_unavailable()
+            message = UNAVAILABLE_MESSAGE
+        extensions = {**(error.extensions or {}), "code": code}
+        request_id = current_request_id()
+        if request_id is not None:
+            extensions["requestId"] = request_id
         return GraphQLError(
             message,
             nodes=error.nodes,
@@ -51,11 +68,13 @@ class ErrorCodes(SchemaExtension):
             positions=error.positions,
             path=error.path,
             original_error=None if self.hide_internal_errors else error.original_error,
-            extensions={**(error.extensions or {}), "code": code},
+            extensions=extensions,
         )
 
     def on_operation(self) -> Iterator[None]:
         yield
+        # known once the document is parsed: the request's log line and metrics name it
+        note_operation(self.execution_context.operation_name)
         result = self.execution_context.result
         if result is not None and result.errors:
             result.errors = [self._coded(error) for error in result.errors]
