@@ -21,6 +21,7 @@ import typer
 from alembic.util import CommandError
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
@@ -96,8 +97,13 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         for error in exc.errors():
-            name = "CONTENT_API_" + "_".join(str(part) for part in error["loc"]).upper()
-            err.print(f"[bold red]error:[/] {name}: {error['msg']}")
+            field, *within = error["loc"]
+            name = f"CONTENT_API_{str(field).upper()}"
+            # a list's item by its position, counted as a person counts
+            items = [f"item {part + 1}" for part in within if isinstance(part, int)]
+            where = f" ({', '.join(items)})" if items else ""
+            message = str(error["msg"]).removeprefix("Value error, ")
+            err.print(f"[bold red]error:[/] {name}{where}: {escape(message)}")
         raise typer.Exit(EXIT_CONFIG_ERROR) from exc
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     # production only those listed, each as scheme://host[:port]
     cors_origins: list[str] | None = None
     # clients (networks) that may read /metrics: any in development, loopback in production
-    metrics_allow: list[IPv4Network | IPv6Network] | None = None
+    metrics_allow: list[IPvAnyNetwork] | None = None
     # development only: seconds each GraphQL request waits before it runs, to rehearse slow
     # answers (timeouts, draining on shutdown)
     request_delay: float = Field(default=0.0, ge=0, le=60)

@@ -25,7 +25,7 @@ from tests.helpers import free_port, invoke, query, start_serve, wait_until_up
 from tests.vetting_helpers import add_staff, small_seed
 
 IN_FLIGHT = 50
-DELAY = 2.0  # seconds each GraphQL request is held (CONTENT_API_REQUEST_DELAY)
+DELAY = 1.5  # seconds each GraphQL request is held (CONTENT_API_REQUEST_DELAY)
 OPERATION = "query Titles { snippets(first: 5) { edges { node { title } } } }"
 
 
