@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import os
+import shutil
+import signal
+import tempfile
 import traceback
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from alembic.util import CommandError
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
@@ -90,8 +97,13 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         for error in exc.errors():
-            name = "CONTENT_API_" + "_".join(str(part) for part in error["loc"]).upper()
-            err.print(f"[bold red]error:[/] {name}: {error['msg']}")
+            field, *within = error["loc"]
+            name = f"CONTENT_API_{str(field).upper()}"
+            # a list's item by its position, counted as a person counts
+            items = [f"item {part + 1}" for part in within if isinstance(part, int)]
+            where = f" ({', '.join(items)})" if items else ""
+            message = str(error["msg"]).removeprefix("Value error, ")
+            err.print(f"[bold red]error:[/] {name}{where}: {escape(message)}")
         raise typer.Exit(EXIT_CONFIG_ERROR) from exc
 
 
@@ -400,11 +412,18 @@ async def _publish_unless_nothing_new(
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Server processes (default: CONTENT_API_WORKERS, else 1)", min=1),
+    ] = None,
 ) -> None:
-    """Serve the API. In development, an empty database is migrated, seeded and published first."""
+    """Serve the API. In development, an empty database is migrated, seeded and published first.
+
+    SIGTERM stops it gracefully: no new connections, requests in flight answered (for up to
+    CONTENT_API_SHUTDOWN_TIMEOUT seconds), the webhook batch in hand finished, then exit 0."""
     import uvicorn
 
-    from service.app import create_app
+    from service.observability import configure_logging
 
     settings = load_settings()
     if settings.is_production:
@@ -423,8 +442,58 @@ def serve(
                 "(approved automatically, development only)."
             )
     listen_host, listen_port = host or settings.host, port or settings.port
-    out.print(f"Serving on http://{listen_host}:{listen_port}/graphql")
-    uvicorn.run(create_app(settings), host=listen_host, port=listen_port, log_level="info")
+    processes = workers or settings.workers
+    configure_logging(settings)
+    metrics_folder = None
+    if processes > 1:
+        # each process keeps its metrics in files here, so /metrics of any one adds up all
+        metrics_folder = tempfile.mkdtemp(prefix="contentapi-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_folder
+    # uvicorn drains on SIGTERM, then raises it again: by then stopping is a success
+    signal.signal(signal.SIGTERM, _stopped)
+    workers_note = f" ({processes} worker processes)" if processes > 1 else ""
+    out.print(f"Serving on http://{listen_host}:{listen_port}/graphql{workers_note}")
+    try:
+        # an import string and a factory: each worker process builds its own application
+        uvicorn.run(
+            "service.app:app_from_environment",
+            factory=True,
+            host=listen_host,
+            port=listen_port,
+            workers=processes,
+            log_config=None,
+            access_log=False,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            timeout_graceful_shutdown=max(1, math.ceil(settings.shutdown_timeout)),
+        )
+    finally:
+        if metrics_folder is not None:
+            shutil.rmtree(metrics_folder, ignore_errors=True)
+
+
+def _stopped(signum: int, frame: FrameType | None) -> NoReturn:
+    raise SystemExit(0)
+
+
+@app.command()
+def healthcheck(
+    url: Annotated[
+        str | None, typer.Option(help="Default: http://127.0.0.1:CONTENT_API_PORT/healthz")
+    ] = None,
+) -> None:
+    """Exit 0 when the server answers its health check (a container's HEALTHCHECK)."""
+    import httpx2 as httpx
+
+    settings = load_settings()
+    target = url or f"http://127.0.0.1:{settings.port}/healthz"
+    try:
+        response = httpx.get(target, timeout=5)
+    except httpx.HTTPError as exc:
+        fail(f"{target}: {_one_line(exc) or type(exc).__name__}", EXIT_CONFIG_ERROR)
+    if response.status_code != 200:
+        fail(f"{target} answered {response.status_code}")
+    out.print(f"{target}: ok", markup=False)
 
 
 @app.command("schema")

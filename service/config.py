@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -13,6 +16,8 @@ from sqlalchemy.exc import ArgumentError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "content.db"
 MIN_CONSOLE_SECRET = 32
+# who may read /metrics in production unless CONTENT_API_METRICS_ALLOW says otherwise
+LOOPBACK = [ip_network("127.0.0.0/8"), ip_network("::1/128")]
 
 
 class Environment(StrEnum):
@@ -34,9 +39,30 @@ class Settings(BaseSettings):
     default_locale: str = "en-US"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # server processes of one instance (`contentapi serve --workers` overrides)
+    workers: int = Field(default=1, ge=1, le=64)
+    # seconds a SIGTERM waits for requests in flight before the rest are cut off
+    shutdown_timeout: float = Field(default=20.0, gt=0)
+    # addresses of the load balancers or proxies whose X-Forwarded-For and -Proto are believed
+    # (comma-separated, or * behind a private network only they can reach)
+    forwarded_allow_ips: str = "127.0.0.1"
     log_sql: bool = False
-    # origins whose pages may call the API from a browser; "*" for any (the content is public)
-    cors_origins: list[str] = Field(default=["*"])
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # json: one object a line, for a log collector; console: aligned text, for a terminal
+    log_format: Literal["json", "console"] = "json"
+    # PostgreSQL: seconds to connect, to run one statement and to wait for a pooled
+    # connection; past them a request is answered 503 instead of hanging
+    database_timeout: float = Field(default=5.0, ge=1, le=600)
+    # seconds /readyz waits for the database before reporting not ready
+    readiness_timeout: float = Field(default=2.0, gt=0, le=60)
+    # origins whose pages may call the API from a browser: any ("*") in development; in
+    # production only those listed, each as scheme://host[:port]
+    cors_origins: list[str] | None = None
+    # clients (networks) that may read /metrics: any in development, loopback in production
+    metrics_allow: list[IPvAnyNetwork] | None = None
+    # development only: seconds each GraphQL request waits before it runs, to rehearse slow
+    # answers (timeouts, draining on shutdown)
+    request_delay: float = Field(default=0.0, ge=0, le=60)
     # limits on what one GraphQL document may ask for
     graphql_max_depth: int = Field(default=10, ge=2)
     graphql_max_aliases: int = Field(default=30, ge=1)
@@ -85,6 +111,41 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _cors_allow_list(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if value is None:
+            return None
+        if "*" in value:
+            if info.data.get("env") == Environment.PRODUCTION:
+                raise ValueError(
+                    "'*' is for development only: in production list the partners' origins, "
+                    'e.g. ["https://shop.example.com"]'
+                )
+            return ["*"]
+        for origin in value:
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in {"http", "https"}
+                or not parts.hostname
+                or parts.path
+                or parts.query
+                or parts.fragment
+                or parts.username is not None
+            ):
+                raise ValueError(
+                    f"{origin!r} is not an origin: write scheme://host[:port], with no path, "
+                    "e.g. https://shop.example.com"
+                )
+        return [origin.lower() for origin in value]
+
+    @field_validator("request_delay")
+    @classmethod
+    def _delay_in_development_only(cls, value: float, info: ValidationInfo) -> float:
+        if value and info.data.get("env") == Environment.PRODUCTION:
+            raise ValueError("is for development only: production never delays an answer")
+        return value
+
     @field_validator("webhook_allow_private")
     @classmethod
     def _private_addresses_in_development_only(cls, value: bool, info: ValidationInfo) -> bool:
@@ -126,6 +187,19 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env == Environment.PRODUCTION
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        if self.cors_origins is not None:
+            return self.cors_origins
+        return [] if self.is_production else ["*"]
+
+    @property
+    def metrics_networks(self) -> list[IPv4Network | IPv6Network] | None:
+        """Who may read /metrics; None for anyone."""
+        if self.metrics_allow is not None:
+            return self.metrics_allow
+        return LOOPBACK if self.is_production else None
 
     @property
     def console_on(self) -> bool:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import math
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import Pool
 
 # A writer waits this long for another writer's transaction before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -76,15 +82,71 @@ def create_sync_engine(database_url: str, *, echo: bool = False) -> Engine:
     return engine
 
 
-def create_engine_for(database_url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine_for(
+    database_url: str,
+    *,
+    echo: bool = False,
+    timeout: float | None = None,
+    poolclass: type[Pool] | None = None,
+) -> AsyncEngine:
+    """The asyncio engine. With `timeout` (the service's), no wait on PostgreSQL is unbounded:
+    connecting, each statement, and the wait for a pooled connection each give up after it,
+    so a database that is away turns into an error to answer, never a request that hangs."""
     url = async_url(database_url)
     _ensure_sqlite_directory(url)
     options: dict[str, Any] = {"echo": echo}
+    if poolclass is not None:
+        options["poolclass"] = poolclass
     if url.get_backend_name() == "postgresql":
-        options |= {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}
+        if poolclass is None:
+            # pre-ping finds the connections a database restart or failover cut; the first
+            # disconnect seen also discards every older pooled connection at once
+            options |= {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}
+            if timeout is not None:
+                options["pool_timeout"] = timeout
+        if timeout is not None:
+            options["connect_args"] = _postgres_timeouts(timeout)
     engine = create_async_engine(url, **options)
     _configure(engine.sync_engine)
     return engine
+
+
+def _postgres_timeouts(timeout: float) -> dict[str, Any]:
+    milliseconds = int(timeout * 1000)
+    return {
+        # libpq counts whole seconds, at least 2
+        "connect_timeout": max(2, math.ceil(timeout)),
+        # the server ends a statement (or a wait for a lock) that runs longer
+        "options": f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds}",
+        # a peer that vanished without closing (a host down, a network partition): the kernel
+        # gives up on unacknowledged data after the timeout, and probes idle connections
+        "tcp_user_timeout": milliseconds,
+        "keepalives": 1,
+        "keepalives_idle": max(1, math.ceil(timeout)),
+        "keepalives_interval": max(1, math.ceil(timeout / 3)),
+        "keepalives_count": 3,
+    }
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether an error means the database cannot answer now (unreachable, restarting, too slow
+    or too busy), as opposed to a fault in the statement: a request meeting one is worth
+    retrying in a moment."""
+    if isinstance(exc, PoolTimeout):
+        return True  # every pooled connection busy for the whole timeout
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    original = exc.orig
+    if isinstance(original, psycopg.OperationalError):
+        # connection failures, a cancelled (timed-out) statement, an administrator's shutdown;
+        # a missing table or a bad statement are ProgrammingError instead
+        return True
+    if isinstance(original, sqlite3.OperationalError):
+        message = str(original)
+        return "database is locked" in message or "unable to open database" in message
+    return False
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

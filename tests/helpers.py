@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 
 import httpx2 as httpx
 import pytest
@@ -104,12 +104,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_serve(database_url: str, env_name: str, port: int) -> subprocess.Popen[str]:
-    env = os.environ | {"CONTENT_API_DATABASE_URL": database_url, "CONTENT_API_ENV": env_name}
+def start_serve(
+    database_url: str,
+    env_name: str,
+    port: int,
+    *args: str,
+    env: dict[str, str] | None = None,
+    log: IO[str] | None = None,
+) -> subprocess.Popen[str]:
+    """`contentapi serve` as a user starts it. A busy server's log goes to `log`, an open file: a pipe
+    nobody reads until the end would fill and stall it."""
+    environment = (
+        os.environ
+        | {"CONTENT_API_DATABASE_URL": database_url, "CONTENT_API_ENV": env_name}
+        | (env or {})
+    )
     return subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), *args],
+        env=environment,
+        stdout=subprocess.PIPE if log is None else log,
         stderr=subprocess.STDOUT,
         text=True,
     )

@@ -541,7 +541,7 @@ def test_production_keeps_the_console_off_unless_enabled_with_a_secret(
         },
     )
     assert refused.exit_code == 2
-    assert "CONTENT_API_CONSOLE_SECRET: Value error, the console needs a secret in production" in (
+    assert "CONTENT_API_CONSOLE_SECRET: the console needs a secret in production" in (
         " ".join(refused.output.split())
     )
 

@@ -92,7 +92,10 @@ def test_production_answers_nothing_without_a_valid_key(database: str, us_key: s
     assert anonymous.headers["www-authenticate"].startswith("Bearer")
     assert anonymous.json()["errors"][0] == {
         "message": "this API needs a key: send the header Authorization: Bearer <key>",
-        "extensions": {"code": "UNAUTHENTICATED"},
+        "extensions": {
+            "code": "UNAUTHENTICATED",
+            "requestId": anonymous.headers["x-request-id"],
+        },
     }
     assert typo.status_code == 401
     assert "mistyped or truncated" in typo.json()["errors"][0]["message"]

@@ -230,6 +230,27 @@ class WebhookRepository:
             for delivery, webhook in result
         ]
 
+    async def pending_count(self) -> int:
+        """Deliveries still to send or retry (an index covers the status)."""
+        found = await self.session.scalar(
+            select(func.count())
+            .select_from(WebhookDelivery)
+            .where(WebhookDelivery.status == DeliveryStatus.PENDING.value)
+        )
+        return int(found or 0)
+
+    async def release_claims(self, delivery_ids: Sequence[int], claim: str) -> int:
+        """Hand back deliveries a stopping worker claimed and did not finish: due again at once
+        for any worker, and the unfinished attempt not counted against them."""
+        if not delivery_ids:
+            return 0
+        result = await self.session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id.in_(delivery_ids), WebhookDelivery.claim == claim)
+            .values(locked_until=None, claim=None, attempts=WebhookDelivery.attempts - 1)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def record_attempt(self, delivery_id: int, claim: str, values: dict[str, Any]) -> bool:
         """Store an attempt's outcome if the claim still holds; False when it lapsed and
         another worker took the delivery over."""

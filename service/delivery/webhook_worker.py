@@ -9,6 +9,7 @@ import random
 import secrets
 import socket
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.config import Settings
 from service.content.models import utcnow
-from service.db import create_engine_for, create_sessionmaker
+from service.db import create_engine_for, create_sessionmaker, is_unavailable
 from service.delivery.models import ERROR_LENGTH, DeliveryStatus
 from service.delivery.webhook_repository import ClaimedDelivery, WebhookRepository
 from service.delivery.webhooks import REMOVED, Address, is_public, literal_address, sign
@@ -222,7 +223,14 @@ async def deliver_due(
             return Outcome(error=REMOVED)
         return await send(client, delivery, settings)
 
-    outcomes = await asyncio.gather(*(attempt(delivery) for delivery in claimed))
+    try:
+        outcomes = await asyncio.gather(*(attempt(delivery) for delivery in claimed))
+    except asyncio.CancelledError:
+        # stopped mid-send: the claims go back now, not when the lease ends, and a receiver
+        # that got the request meanwhile sees the same webhook-id again
+        async with sessionmaker() as session, session.begin():
+            await WebhookRepository(session).release_claims(ids, claim)
+        raise
     finished = utcnow()
     async with sessionmaker() as session, session.begin():
         repository = WebhookRepository(session)
@@ -269,10 +277,17 @@ async def deliver_once(settings: Settings) -> PassReport:
         await engine.dispose()
 
 
-async def run_worker(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-    """Deliver until cancelled: at once while work waits, then every poll interval."""
+async def run_worker(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Deliver until `stop` is set: at once while work waits, then every poll interval. Once
+    stopped it claims nothing more; the batch in hand is sent and recorded first."""
+    stop = stop or asyncio.Event()
     async with new_client(settings) as client:
-        while True:
+        while not stop.is_set():
             attempted = 0
             try:
                 report = await deliver_due(settings, sessionmaker, client)
@@ -281,8 +296,12 @@ async def run_worker(settings: Settings, sessionmaker: async_sessionmaker[AsyncS
                     logger.info("webhook %s", line)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 # a database that is briefly away must not end the worker; the next poll retries
-                logger.exception("webhook worker pass failed")
+                if is_unavailable(exc):
+                    logger.warning("webhook worker: the database did not answer; retrying")
+                else:
+                    logger.exception("webhook worker pass failed")
             if not attempted:
-                await asyncio.sleep(settings.webhook_poll_interval)
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), settings.webhook_poll_interval)

@@ -17,6 +17,7 @@ from service.content.errors import ContentError, Forbidden, Unauthenticated
 from service.content.reading import Reader, ReleaseCache
 from service.content.service import ContentService
 from service.graphql.dataloaders import Loaders
+from service.observability import current_request
 
 
 class Context(BaseContext):
@@ -50,11 +51,15 @@ Info = StrawberryInfo[Context, None]
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request owns the transaction: committed at the end, rolled back on error, and
-    always rolled back for a preview, whose staged release must never be kept."""
+    always rolled back for a preview, whose staged release must never be kept, or after the
+    database stopped answering (the connection is gone: there is nothing to commit)."""
     async with request.app.state.sessionmaker() as session:
         try:
             yield session
-            if getattr(request.state, "preview", False):
+            record = current_request()
+            if getattr(request.state, "preview", False) or (
+                record is not None and record.database_unavailable
+            ):
                 await session.rollback()
             else:
                 await session.commit()
@@ -63,7 +68,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# ended with the operation, before the response is sent: a commit that fails is answered as
+# the error it is, never after a success was already reported
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 PREVIEW_HEADER = "content-preview"

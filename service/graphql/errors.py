@@ -9,6 +9,13 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from service.content.errors import ContentError
+from service.db import is_unavailable
+from service.observability import (
+    UNAVAILABLE_MESSAGE,
+    current_request_id,
+    note_database_unavailable,
+    note_operation,
+)
 
 logger = logging.getLogger("service.graphql")
 
@@ -22,6 +29,8 @@ def error_code(error: GraphQLError) -> str:
     original = error.original_error
     if isinstance(original, ContentError):
         return original.code
+    if original is not None and is_unavailable(original):
+        return "SERVICE_UNAVAILABLE"  # the database is away or too slow: retry shortly
     if isinstance(original, GraphQLError):
         return "BAD_USER_INPUT"  # a variable's value does not fit its type
     if original is not None:
@@ -42,6 +51,13 @@ def coded(error: GraphQLError, *, hide_internal_errors: bool) -> GraphQLError:
         logger.error("internal error in %s", error.path, exc_info=error.original_error)
         if hide_internal_errors:
             message = INTERNAL_MESSAGE
+    elif code == "SERVICE_UNAVAILABLE":
+        note_database_unavailable()
+        message = UNAVAILABLE_MESSAGE
+    extensions = {**(error.extensions or {}), "code": code}
+    request_id = current_request_id()
+    if request_id is not None:
+        extensions["requestId"] = request_id
     return GraphQLError(
         message,
         nodes=error.nodes,
@@ -49,7 +65,7 @@ def coded(error: GraphQLError, *, hide_internal_errors: bool) -> GraphQLError:
         positions=error.positions,
         path=error.path,
         original_error=None if hide_internal_errors else error.original_error,
-        extensions={**(error.extensions or {}), "code": code},
+        extensions=extensions,
     )
 
 
@@ -58,13 +74,16 @@ def uncoded(errors: list[GraphQLError] | None) -> bool:
 
 
 class ErrorCodes(SchemaExtension):
-    """Give every error a code; hide the text of unexpected ones when asked (production)."""
+    """Give every error a code and the request's id (which the service's log line of the
+    request carries too); hide the text of unexpected ones when asked (production)."""
 
     def __init__(self, *, hide_internal_errors: bool) -> None:
         self.hide_internal_errors = hide_internal_errors
 
     def on_operation(self) -> Iterator[None]:
         yield
+        # known once the document is parsed: the request's log line and metrics name it
+        note_operation(self.execution_context.operation_name)
         result = self.execution_context.result
         if result is not None and result.errors:
             result.errors = [

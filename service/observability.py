@@ -1,0 +1,479 @@
+"""What operators see of each request: its id, one structured log line, Prometheus metrics,
+security headers, and a 503 in place of an answer the database could not give."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+from collections.abc import Mapping, MutableMapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from ipaddress import ip_address
+from typing import Any
+
+import structlog
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.access.keys import KEY_PATTERN, prefix_of
+from service.config import Settings
+from service.db import is_unavailable
+
+REQUEST_ID_HEADER = "x-request-id"
+# an incoming id is kept when it is short and plain (a UUID, a load balancer's trace id);
+# anything else could forge log lines or carry a secret, and is replaced
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+# seconds a client is asked to wait after a 503: about how long a failover or restart takes
+RETRY_AFTER_SECONDS = 5
+UNAVAILABLE_MESSAGE = (
+    "The content database is not answering at the moment; nothing was changed. "
+    f"Retry in {RETRY_AFTER_SECONDS} seconds."
+)
+# a leaked key found anywhere in a log line (an exception's text, a header echoed by a
+# library) keeps its visible prefix only
+_KEY_ANYWHERE = re.compile(r"gsk_[sp]_[0-9A-Za-z]{8}[0-9A-Za-z]{28}")
+_OPERATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+MAX_OPERATION_LABELS = 100  # distinct operation names kept as metric labels per process
+OPERATION_LOG_LENGTH = 100
+
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+}
+HSTS = "max-age=31536000; includeSubDomains"
+
+logger = structlog.stdlib.get_logger("service.http")
+
+
+# --- the request's own record, filled by every layer it passes -------------------------------
+
+
+@dataclass
+class RequestLog:
+    """What the log line and the metrics of one request say. Layers inside the middleware fill
+    it through the context variable: the GraphQL layer the operation, the response cache
+    `cache` ("hit", "miss" or "bypass", through `note_cache`)."""
+
+    request_id: str
+    caller: str
+    operation: str | None = None
+    cache: str | None = None
+    database_unavailable: bool = False
+
+
+_current: ContextVar[RequestLog | None] = ContextVar("contentapi_request", default=None)
+
+
+def current_request() -> RequestLog | None:
+    return _current.get()
+
+
+def current_request_id() -> str | None:
+    record = _current.get()
+    return record.request_id if record else None
+
+
+def note_operation(name: str | None) -> None:
+    record = _current.get()
+    if record is not None and name:
+        record.operation = name[:OPERATION_LOG_LENGTH]
+
+
+def note_database_unavailable() -> None:
+    """The answer failed because the database could not answer: it becomes a 503."""
+    record = _current.get()
+    if record is not None:
+        record.database_unavailable = True
+
+
+def note_cache(result: str) -> None:
+    """For the response cache: whether this request was answered from it ("hit"), had to be
+    computed ("miss"), or could not be cached ("bypass")."""
+    CACHE_LOOKUPS.labels(result=result).inc()
+    record = _current.get()
+    if record is not None:
+        record.cache = result
+
+
+def request_id_from(headers: Mapping[str, str]) -> str:
+    incoming = headers.get(REQUEST_ID_HEADER, "")
+    return incoming if _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+
+
+def caller_of(authorization: str | None) -> str:
+    """Who called, as a log may say it: a key's visible prefix, never the key."""
+    if authorization is None:
+        return "anonymous"
+    scheme, _, key = authorization.partition(" ")
+    key = key.strip()
+    if scheme.lower() == "bearer" and KEY_PATTERN.fullmatch(key):
+        return prefix_of(key)
+    return "malformed"
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+# With several server processes (`serve --workers N`), PROMETHEUS_MULTIPROC_DIR is set before
+# they start: each writes its values there, and /metrics adds them up. Gauges say how.
+REQUESTS = Counter(
+    "contentapi_http_requests",
+    "HTTP requests answered, by route template, method, status and GraphQL operation",
+    ["route", "method", "status", "operation"],
+)
+LATENCY = Histogram(
+    "contentapi_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template, method and GraphQL operation",
+    ["route", "method", "operation"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+IN_FLIGHT = Gauge(
+    "contentapi_http_requests_in_flight",
+    "HTTP requests being answered now",
+    multiprocess_mode="livesum",
+)
+POOL_CHECKED_OUT = Gauge(
+    "contentapi_db_pool_checked_out",
+    "Database connections in use by requests now",
+    multiprocess_mode="livesum",
+)
+POOL_SIZE = Gauge(
+    "contentapi_db_pool_size",
+    "Database connections the pool keeps open (more may be opened under load)",
+    multiprocess_mode="livesum",
+)
+WEBHOOK_PENDING = Gauge(
+    "contentapi_webhook_deliveries_pending",
+    "Webhook deliveries waiting to be sent or retried, counted when /metrics is read",
+    multiprocess_mode="mostrecent",
+)
+CACHE_LOOKUPS = Counter(
+    "contentapi_response_cache_lookups",
+    "Response cache lookups, by result: hit, miss or bypass",
+    ["result"],
+)
+DATABASE_UNAVAILABLE = Counter(
+    "contentapi_database_unavailable",
+    "Requests answered 503 because the database did not answer in time",
+)
+
+_operation_labels: set[str] = set()
+
+
+def operation_label(name: str | None) -> str:
+    """A bounded set of label values: clients choose operation names, and every new name
+    would be a new time series."""
+    if name is None:
+        return ""
+    if name in _operation_labels:
+        return name
+    if _OPERATION_NAME.fullmatch(name) and len(_operation_labels) < MAX_OPERATION_LABELS:
+        _operation_labels.add(name)
+        return name
+    return "other"
+
+
+def route_label(scope: Scope) -> str:
+    """The route's template (/bundles/{release}/{locale}.json), never the raw path, which
+    would make a time series per URL; rebuilt from the path and its parameters, since routers
+    included under a prefix do not keep the whole template."""
+    if "route" not in scope:
+        mount = str(scope.get("root_path", ""))
+        return f"{mount}/{{path}}" if "endpoint" in scope and mount else "unmatched"
+    path = str(scope.get("path", ""))
+    for name, value in dict(scope.get("path_params") or {}).items():
+        text = str(value)
+        if text:
+            head, found, tail = path.rpartition(text)
+            if found:
+                path = f"{head}{{{name}}}{tail}"
+    return path
+
+
+def observe_pool(engine: AsyncEngine | None) -> None:
+    if engine is None:
+        return
+    pool: Any = engine.sync_engine.pool
+    if hasattr(pool, "checkedout") and hasattr(pool, "size"):
+        POOL_CHECKED_OUT.set(pool.checkedout())
+        POOL_SIZE.set(pool.size())
+
+
+def metrics_payload() -> bytes:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        payload: bytes = generate_latest(registry)
+    else:
+        payload = generate_latest(REGISTRY)
+    return payload
+
+
+def metrics_allowed(request: Request, settings: Settings) -> bool:
+    networks = settings.metrics_networks
+    if networks is None:
+        return True
+    if request.client is None:
+        return False
+    try:
+        address = ip_address(request.client.host)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
+def metrics_response(body: bytes) -> Response:
+    return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"cache-control": "no-store"})
+
+
+# --- the middleware --------------------------------------------------------------------------
+
+
+def _compact(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def unavailable_body(request_id: str) -> bytes:
+    return _compact(
+        {
+            "errors": [
+                {
+                    "message": UNAVAILABLE_MESSAGE,
+                    "extensions": {"code": "SERVICE_UNAVAILABLE", "requestId": request_id},
+                }
+            ]
+        }
+    )
+
+
+class Observability:
+    """The outermost layer of the application: every response, whatever produced it, gets the
+    request id and the security headers, is logged once and counted once.
+
+    An answer that failed because the database could not answer (a GraphQL error the resolver
+    layer marked, or an exception no handler took) leaves as 503 with Retry-After and
+    `no-store`, so clients and CDNs retry instead of caching a failure."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope.get("headers", [])
+        }
+        record = RequestLog(
+            request_id=request_id_from(headers), caller=caller_of(headers.get("authorization"))
+        )
+        token = _current.set(record)
+        # every line logged while answering (a library's too) carries the request's id
+        bound = structlog.contextvars.bind_contextvars(request_id=record.request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+        IN_FLIGHT.inc()
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                if record.database_unavailable:
+                    self._as_unavailable(message)
+                status = int(message["status"])
+                self._add_headers(MutableHeaders(scope=message), record)
+            await send(message)
+
+        try:
+            if self.settings.request_delay and scope.get("path") == "/graphql":
+                await asyncio.sleep(self.settings.request_delay)
+            await self.app(scope, receive, send_observed)
+        except Exception as exc:
+            if response_started:
+                logger.exception("response failed after it started", caller=record.caller)
+                raise
+            if is_unavailable(exc):
+                record.database_unavailable = True
+                logger.warning("database unavailable", error=_one_line(exc))
+                await self._send_unavailable(send_observed, record)
+            else:
+                # the one place an unforeseen error is logged: with the request's id, so a
+                # partner quoting it finds this line
+                logger.exception("unhandled error", caller=record.caller)
+                await self._send_internal(send_observed, record)
+        finally:
+            IN_FLIGHT.dec()
+            elapsed = time.perf_counter() - started
+            self._account(scope, record, status, elapsed)
+            structlog.contextvars.reset_contextvars(**bound)
+            _current.reset(token)
+
+    def _add_headers(self, headers: MutableHeaders, record: RequestLog) -> None:
+        headers[REQUEST_ID_HEADER] = record.request_id
+        for name, value in SECURITY_HEADERS.items():
+            # the console sets its own, stricter set (CSP, referrer policy): kept as they are
+            if name not in headers:
+                headers[name] = value
+        if self.settings.is_production:
+            headers["strict-transport-security"] = HSTS
+
+    def _as_unavailable(self, message: MutableMapping[str, Any]) -> None:
+        message["status"] = 503
+        headers = MutableHeaders(scope=message)
+        for stale in ("etag", "last-modified", "expires"):
+            if stale in headers:
+                del headers[stale]
+        headers["cache-control"] = "no-store"
+        headers["retry-after"] = str(RETRY_AFTER_SECONDS)
+
+    async def _send_unavailable(self, send: Send, record: RequestLog) -> None:
+        body = unavailable_body(record.request_id)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"cache-control", b"no-store"),
+                    (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _send_internal(self, send: Send, record: RequestLog) -> None:
+        body = _compact(
+            {
+                "errors": [
+                    {
+                        "message": "Internal server error",
+                        "extensions": {"code": "INTERNAL", "requestId": record.request_id},
+                    }
+                ]
+            }
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"cache-control", b"no-store"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    def _account(self, scope: Scope, record: RequestLog, status: int, elapsed: float) -> None:
+        route = route_label(scope)
+        operation = operation_label(record.operation)
+        method = str(scope.get("method", ""))
+        REQUESTS.labels(route=route, method=method, status=str(status), operation=operation).inc()
+        LATENCY.labels(route=route, method=method, operation=operation).observe(elapsed)
+        if record.database_unavailable:
+            DATABASE_UNAVAILABLE.inc()
+        app = scope.get("app")
+        observe_pool(getattr(getattr(app, "state", None), "engine", None))
+        client = scope.get("client")
+        fields = {
+            "request_id": record.request_id,
+            "method": method,
+            "path": scope.get("path", ""),
+            "route": route,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 2),
+            "caller": record.caller,
+            "operation": record.operation,
+            "cache": record.cache,
+            "client": client[0] if client else None,
+        }
+        if status >= 500:
+            logger.warning("request", **fields)
+        else:
+            logger.info("request", **fields)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+# --- logging ---------------------------------------------------------------------------------
+
+
+def _redact_keys(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Any:
+    for field_name, value in event.items():
+        if isinstance(value, str) and "gsk_" in value:
+            event[field_name] = _KEY_ANYWHERE.sub(lambda m: prefix_of(m.group()) + "…", value)
+    return event
+
+
+def _json(event: Any, **_: Any) -> str:
+    return json.dumps(event, default=str, ensure_ascii=False, separators=(",", ":"))
+
+
+def configure_logging(settings: Settings) -> None:
+    """Every log line of the process, the service's and the libraries' (uvicorn's included),
+    as one JSON object on stdout (or aligned text for a terminal), with a key never in it."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer(serializer=_json)
+        if settings.log_format == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            _redact_keys,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(settings.log_level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
+    # each request is logged once, by Observability, with more than an access log says
+    logging.getLogger("uvicorn.access").disabled = True
+    if not settings.log_sql:
+        logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
