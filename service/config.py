@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from limits import parse
 from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -92,6 +93,31 @@ class Settings(BaseSettings):
     webhook_lease: float = Field(default=60.0, gt=0, description="seconds")
     webhook_poll_interval: float = Field(default=2.0, gt=0, description="seconds when idle")
     webhook_batch: int = Field(default=10, ge=1, le=100)
+    # partner delivery: persisted queries, HTTP caching, the response cache and rate limits
+    # Redis shared by every instance (response cache, rate limits), e.g. redis://127.0.0.1:6379/0;
+    # without one each process keeps its own
+    redis_url: str | None = None
+    # automatic persisted queries: a client may register a document by its SHA-256 and then
+    # send only the hash
+    persisted_queries: bool = True
+    # only documents registered with `contentapi documents add` (or in schema/operations/)
+    # run for partners and anonymous callers; staff keys may still send any document
+    trusted_documents: bool = False
+    # bytes of responses each process keeps (LRU); 0 turns the response cache off
+    response_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    # seconds, for answers that follow the latest release (RFC 9111 and RFC 5861); answers
+    # pinned to a release are immutable
+    cache_max_age: int = Field(default=60, ge=0)
+    cache_stale_while_revalidate: int = Field(default=300, ge=0)
+    cache_stale_if_error: int = Field(default=86_400, ge=0)
+    # seconds between two checks of the latest release and of revoked keys (every instance
+    # sees a publish or a revocation within this)
+    freshness_interval: float = Field(default=0.25, gt=0, le=1)
+    # responses of at least this many bytes are compressed when the client accepts gzip or br
+    compression_min_bytes: int = Field(default=1024, ge=0)
+    # per key (or per client address without one), in cost units: an executed operation costs
+    # 10, an answer from the cache 2, a 304 1; None turns the limit off
+    rate_limit: str | None = "6000/minute"
     # the reviewers' console at /console: on by default in development, off in production
     console_enabled: bool | None = None
     # signs and encrypts the console's session cookies; production needs one (every instance
@@ -165,6 +191,32 @@ class Settings(BaseSettings):
                 f"must be longer than CONTENT_API_WEBHOOK_TIMEOUT ({timeout:g} s), or a "
                 "delivery still in flight could be claimed and sent again"
             )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        scheme = urlsplit(value).scheme
+        if scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError(
+                f"not a Redis URL: {value!r}; write redis://host:port/db, e.g. "
+                "redis://127.0.0.1:6379/0"
+            )
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() in {"", "off", "none"}:
+            return None
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"not a rate: {value!r}; write an amount per period, e.g. 6000/minute"
+            ) from exc
         return value
 
     @field_validator("console_secret")
