@@ -23,6 +23,7 @@ from service.content.errors import Unauthenticated
 from service.content.reading import ReleaseCache
 from service.db import create_engine_for, create_sessionmaker, is_unavailable
 from service.delivery.bundles import BundleHashes
+from service.delivery.gate import Delivery, DeliveryGate
 from service.delivery.routes import router as bundles
 from service.delivery.webhook_repository import WebhookRepository
 from service.delivery.webhook_worker import run_worker
@@ -65,7 +66,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.probe_engine = create_engine_for(
             settings.database_url, timeout=settings.readiness_timeout, poolclass=NullPool
         )
+        delivery: Delivery = app.state.delivery
         stop_worker = asyncio.Event()
+        stop_polling = asyncio.Event()
+        polling = asyncio.create_task(
+            delivery.freshness.run(app.state.sessionmaker, stop_polling), name="freshness"
+        )
         worker = None
         if settings.webhook_worker:
             worker = asyncio.create_task(
@@ -77,6 +83,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if worker is not None:
                 await _stop_worker(worker, stop_worker, settings)
+            stop_polling.set()
+            await polling
+            await delivery.close()
             await engine.dispose()
             await app.state.probe_engine.dispose()
 
@@ -89,12 +98,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.releases = ReleaseCache()
     app.state.bundle_hashes = BundleHashes()
+    app.state.delivery = Delivery(settings)
+    # innermost of the layers: cached answers, 304s and rate limits, before FastAPI routes
+    # anything; CORS and Observability (added after, so outside it) see its answers too
+    app.add_middleware(DeliveryGate, settings=settings)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.allowed_origins,
         allow_methods=["GET", "POST"],
         allow_headers=["content-type", "authorization", "x-request-id"],
-        expose_headers=["etag", "x-request-id", "retry-after"],
+        expose_headers=[
+            "etag",
+            "x-request-id",
+            "retry-after",
+            "ratelimit",
+            "ratelimit-policy",
+            "cache-status",
+        ],
         max_age=86_400,
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from service.access.models import KeyKind, Role
@@ -47,6 +48,8 @@ class Principal:
     key_prefix: str | None = None
     markets: tuple[str, ...] | None = None
     locales: tuple[str, ...] | None = None
+    # when the key stops working; None for a key without an end
+    expires_at: datetime | None = None
 
     @property
     def is_partner(self) -> bool:

@@ -9,6 +9,7 @@ import langcodes
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service import generations
 from service.access import keys
 from service.access.models import ApiKey, KeyKind, Role, Staff
 from service.access.principal import Permission, Principal, local_identity
@@ -173,6 +174,8 @@ class AccessService:
         """Revoke one key (by its prefix) or a staff member and all their keys (by name)."""
         by.require(Permission.MANAGE_STAFF)
         now = utcnow()
+        # keys this process holds as valid are checked again as soon as this commits
+        generations.KEYS.after_commit(self.session)
         key = await self.session.scalar(select(ApiKey).where(ApiKey.prefix == name_or_prefix))
         if key is not None:
             if key.revoked_at is not None:
@@ -280,6 +283,7 @@ class AccessService:
                 key_prefix=key.prefix,
                 markets=tuple(key.markets or ()),
                 locales=tuple(key.locales or ()),
+                expires_at=expires,
             )
         if key.staff_id is None:
             raise Unauthenticated(f"API key {prefix}... belongs to nobody")
@@ -291,6 +295,7 @@ class AccessService:
             roles=frozenset(Role(role) for role in staff.roles),
             kind=KeyKind.STAFF,
             key_prefix=key.prefix,
+            expires_at=expires,
         )
 
 

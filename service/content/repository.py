@@ -13,6 +13,7 @@ from sqlalchemy import Integer, bindparam, case, func, insert, or_, select, upda
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from service import generations
 from service.content.errors import BadInput
 from service.content.models import (
     Base,
@@ -244,6 +245,8 @@ class ContentRepository:
         return {int(entry_id): str(key) for entry_id, key in result}
 
     async def insert_release(self, release: Release, items: Sequence[Mapping[str, Any]]) -> None:
+        # this process's caches of "latest" look again as soon as the release is committed
+        generations.RELEASES.after_commit(self.session)
         self.session.add(release)
         await self.session.flush()
         await self.insert_rows(ReleaseItem, items)

@@ -1,0 +1,518 @@
+"""The delivery gate: a plain ASGI layer in front of the GraphQL endpoint that answers what it
+can without FastAPI or Strawberry running.
+
+For a GET it reads the question (plan.py), the caller (keys checked recently are held) and the
+latest release (freshness.py), and from them alone computes a strong ETag: a matching
+If-None-Match is a 304 and an answer in the response cache is sent as stored, both before any
+resolver runs. Anything else goes to the endpoint; a successful answer to a planned GET is
+stored, tagged with the release and the entries it shows, and sent with the caching headers.
+Every request to /graphql spends from its caller's rate limit and may be compressed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.access.keycache import KeyCache
+from service.access.principal import Principal
+from service.config import Settings
+from service.content.errors import Unauthenticated
+from service.content.served import recording
+from service.delivery import ratelimit
+from service.delivery.cache import Answer, LocalCache, SharedCache
+from service.delivery.compression import compress, negotiate_encoding
+from service.delivery.freshness import Freshness
+from service.delivery.plan import Question, Questions, Shapes, pinned_releases
+from service.delivery.ratelimit import Decision, RateLimits
+from service.graphql.router import negotiate_media_type
+from service.observability import current_request, current_request_id, note_cache
+
+logger = logging.getLogger("service.delivery.gate")
+
+GRAPHQL_PATH = "/graphql"
+VARY = b"Accept, Accept-Encoding, Authorization"
+IMMUTABLE = b"public, max-age=31536000, immutable"
+# cache tags past this length are cut to the release's own: CDNs cap the header (16 KiB)
+MAX_TAGS_LENGTH = 8 * 1024
+CODING_SUFFIX = {"br": "-br", "gzip": "-gz"}
+# questions whose last stored answer is remembered, to answer from it while the database is away
+FALLBACK_SIZE = 10_000
+
+
+@dataclass
+class Delivery:
+    """What the gate keeps for one application: held keys, the latest release, parsed
+    documents, stored answers and the rate limits."""
+
+    settings: Settings
+    keys: KeyCache = field(default_factory=KeyCache)
+    shapes: Shapes = field(default_factory=Shapes)
+    questions: Questions = field(default_factory=Questions)
+    local: LocalCache | None = None
+    shared: SharedCache | None = None
+    limits: RateLimits | None = None
+    freshness: Freshness = field(init=False)
+    fallback: OrderedDict[str, str] = field(default_factory=OrderedDict)
+
+    def __post_init__(self) -> None:
+        settings = self.settings
+        self.freshness = Freshness(self.keys, interval=settings.freshness_interval)
+        if settings.response_cache_bytes:
+            self.local = LocalCache(settings.response_cache_bytes)
+            if settings.redis_url:
+                self.shared = SharedCache(settings.redis_url)
+        if settings.rate_limit:
+            self.limits = RateLimits(settings.rate_limit, settings.redis_url)
+        latest = (
+            f"public, max-age={settings.cache_max_age}, "
+            f"stale-while-revalidate={settings.cache_stale_while_revalidate}, "
+            f"stale-if-error={settings.cache_stale_if_error}"
+        )
+        self.latest_cache_control = latest.encode()
+
+    async def close(self) -> None:
+        if self.shared is not None:
+            await self.shared.close()
+
+    async def stored(self, key: str) -> Answer | None:
+        if self.local is None:
+            return None
+        answer = self.local.get(key)
+        if answer is None and self.shared is not None:
+            answer = await self.shared.get(key)
+            if answer is not None:
+                self.local.put(key, answer)
+        return answer
+
+    async def store(self, key: str, question_key: str, answer: Answer) -> None:
+        if self.local is None:
+            return
+        self.local.put(key, answer)
+        self.fallback[question_key] = key
+        self.fallback.move_to_end(question_key)
+        while len(self.fallback) > FALLBACK_SIZE:
+            self.fallback.popitem(last=False)
+        if self.shared is not None:
+            await self.shared.put(key, answer)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A planned GET: the key its answer is stored under, and what its headers say."""
+
+    key: str
+    question_key: str
+    pinned: bool
+    tags: str  # the release's own cache tags; the entries' are added once it is computed
+
+
+class DeliveryGate:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != GRAPHQL_PATH:
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        delivery: Delivery = state.delivery
+        headers = _headers(scope)
+        if b"content-preview" not in headers:
+            # the release every reader of this request reads as "latest": the one its ETag names
+            latest = await delivery.freshness.latest_release(state.sessionmaker)
+            if latest:
+                scope.setdefault("state", {})["latest_release"] = latest
+        if scope["method"] == "GET":
+            await self._get(scope, receive, send, delivery, headers)
+        else:
+            await self._pass(scope, receive, send, delivery, headers, cost=ratelimit.EXECUTED)
+
+    # --- a GET ---------------------------------------------------------------------------
+
+    async def _get(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        delivery: Delivery,
+        headers: dict[bytes, bytes],
+    ) -> None:
+        plan, principal = await self._plan(scope, delivery, headers)
+        if plan is None:
+            note_cache("bypass")
+            await self._pass(scope, receive, send, delivery, headers, cost=ratelimit.EXECUTED)
+            return
+        identity = _identity(scope, principal)
+        coding = self._coding(headers)
+        if _matches(headers.get(b"if-none-match"), plan.key):
+            decision = await self._spend(delivery, identity, ratelimit.REVALIDATED)
+            if decision is not None and not decision.allowed:
+                await _too_many(send, decision)
+                return
+            note_cache("hit")
+            await _send_not_modified(send, delivery, plan, coding, decision)
+            return
+        answer = await delivery.stored(plan.key)
+        if answer is not None:
+            decision = await self._spend(delivery, identity, ratelimit.CACHED)
+            if decision is not None and not decision.allowed:
+                await _too_many(send, decision)
+                return
+            note_cache("hit")
+            await self._send_answer(send, delivery, plan, answer, coding, decision, b"hit")
+            return
+        decision = await self._spend(delivery, identity, ratelimit.EXECUTED)
+        if decision is not None and not decision.allowed:
+            await _too_many(send, decision)
+            return
+        note_cache("miss")
+        await self._compute(scope, receive, send, delivery, plan, coding, decision)
+
+    async def _plan(
+        self, scope: Scope, delivery: Delivery, headers: dict[bytes, bytes]
+    ) -> tuple[Plan | None, Principal | None]:
+        settings = self.settings
+        query_string: bytes = scope.get("query_string", b"")
+        if b"content-preview" in headers or len(query_string) > settings.max_query_string_bytes:
+            return None, None
+        question = delivery.questions.read(query_string)
+        if question is None:
+            return None, None
+        document = question.document or _known_document(scope, question)
+        if document is None:
+            return None, None
+        accept = headers.get(b"accept")
+        media_type = negotiate_media_type(accept.decode("latin-1") if accept else None)
+        if media_type is None:
+            return None, None
+        principal: Principal | None = None
+        authorization = headers.get(b"authorization")
+        if authorization is None:
+            if settings.is_production:
+                return None, None  # refused with 401 by the endpoint
+            audience = "anonymous"
+        else:
+            principal = await self._caller(scope, delivery, authorization.decode("latin-1"))
+            if principal is None or not principal.is_partner:
+                return None, principal  # refused, or staff: always answered afresh
+            audience = "\x1f".join(
+                (
+                    principal.name,
+                    ",".join(principal.markets or ()),
+                    ",".join(principal.locales or ()),
+                )
+            )
+        shape = delivery.shapes.of(question, document)
+        latest = scope.get("state", {}).get("latest_release")
+        if shape is None or not latest:
+            return None, principal
+        pinned = pinned_releases(shape, question.variables, latest)
+        question_key = _digest(
+            question.document_hash,
+            question.operation_name or "",
+            question.canonical_variables,
+            audience,
+            media_type,
+        )
+        release = f"pinned:{pinned}" if pinned is not None else f"latest:{latest}"
+        releases = pinned.split(",") if pinned is not None else [str(latest)]
+        tags = " ".join(f"release-{number}" for number in releases if number != "0")
+        return Plan(
+            _digest(question_key, release), question_key, pinned is not None, tags
+        ), principal
+
+    async def _caller(
+        self, scope: Scope, delivery: Delivery, authorization: str
+    ) -> Principal | None:
+        """The key's principal: held, or checked now (and held); None when it is refused or the
+        database cannot say, which the endpoint then answers."""
+        held = delivery.keys.held(authorization)
+        if held is not None:
+            return held
+        sessions = scope["app"].state.sessionmaker
+        try:
+            async with sessions() as session:
+                principal = await delivery.keys.caller(
+                    session, authorization, production=self.settings.is_production
+                )
+                await session.commit()
+        except (Unauthenticated, DBAPIError, PoolTimeout, OSError):
+            return None
+        return principal
+
+    def _coding(self, headers: dict[bytes, bytes]) -> str | None:
+        accept_encoding = headers.get(b"accept-encoding")
+        return negotiate_encoding(accept_encoding.decode("latin-1") if accept_encoding else None)
+
+    async def _spend(self, delivery: Delivery, identity: str, cost: int) -> Decision | None:
+        if delivery.limits is None:
+            return None
+        return await delivery.limits.spend(identity, cost)
+
+    async def _send_answer(
+        self,
+        send: Send,
+        delivery: Delivery,
+        plan: Plan,
+        answer: Answer,
+        coding: str | None,
+        decision: Decision | None,
+        status: bytes,
+    ) -> None:
+        body = answer.body
+        suffix = ""
+        if coding is not None and len(body) >= self.settings.compression_min_bytes:
+            new = coding not in answer.coded
+            body = answer.encoded(coding)
+            if new and delivery.local is not None:
+                delivery.local.grew(answer, len(body))
+            suffix = CODING_SUFFIX[coding]
+        head = [
+            (b"content-type", answer.content_type.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"etag", f'"{plan.key}{suffix}"'.encode()),
+            *_caching_headers(delivery, plan, answer.tags),
+            (b"cache-status", b"contentapi; " + status),
+        ]
+        if suffix:
+            head.append((b"content-encoding", coding.encode() if coding else b""))
+        if decision is not None:
+            head.extend(decision.headers())
+        await send({"type": "http.response.start", "status": 200, "headers": head})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _compute(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        delivery: Delivery,
+        plan: Plan,
+        coding: str | None,
+        decision: Decision | None,
+    ) -> None:
+        captured = _Captured()
+        with recording() as served:
+            await self.app(scope, receive, captured.send)
+        record = current_request()
+        if record is not None and record.database_unavailable:
+            stale_key = delivery.fallback.get(plan.question_key)
+            stale = await delivery.stored(stale_key) if stale_key else None
+            if stale is not None and stale_key is not None:
+                # stale-if-error: the last answer this question got, while the database is away
+                record.database_unavailable = False
+                note_cache("stale")
+                stale_plan = Plan(stale_key, plan.question_key, stale.pinned, stale.tags)
+                await self._send_answer(
+                    send, delivery, stale_plan, stale, coding, decision, b"stale"
+                )
+                return
+        body = captured.body
+        if captured.status != 200 or b'"errors":' in body or not captured.complete:
+            await captured.replay(send, decision)
+            return
+        tags = _tags(plan.tags, served)
+        answer = Answer(body, captured.content_type, tags, plan.pinned)
+        await delivery.store(plan.key, plan.question_key, answer)
+        await self._send_answer(send, delivery, plan, answer, coding, decision, b"fwd=miss; stored")
+
+    # --- anything else -------------------------------------------------------------------
+
+    async def _pass(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        delivery: Delivery,
+        headers: dict[bytes, bytes],
+        *,
+        cost: int,
+    ) -> None:
+        authorization = headers.get(b"authorization")
+        principal = delivery.keys.held(authorization.decode("latin-1")) if authorization else None
+        decision = await self._spend(delivery, _identity(scope, principal), cost)
+        if decision is not None and not decision.allowed:
+            await _too_many(send, decision)
+            return
+        coding = self._coding(headers)
+        if coding is None and decision is None:
+            await self.app(scope, receive, send)
+            return
+        captured = _Captured()
+        await self.app(scope, receive, captured.send)
+        body = captured.body
+        if (
+            coding is not None
+            and captured.complete
+            and len(body) >= self.settings.compression_min_bytes
+            and captured.content_type.startswith("application/")
+        ):
+            await captured.replay(send, decision, coding=coding)
+        else:
+            await captured.replay(send, decision)
+
+
+class _Captured:
+    """A response held whole before it is sent on: GraphQL answers are small and sent at once."""
+
+    def __init__(self) -> None:
+        self.start: Message | None = None
+        self.chunks: list[bytes] = []
+        self.complete = False
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.start = message
+        elif message["type"] == "http.response.body":
+            self.chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.complete = True
+
+    @property
+    def status(self) -> int:
+        return int(self.start["status"]) if self.start else 500
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+    @property
+    def content_type(self) -> str:
+        for name, value in self.start["headers"] if self.start else []:
+            if name.lower() == b"content-type":
+                return str(value.decode("latin-1"))
+        return "application/json"
+
+    async def replay(
+        self, send: Send, decision: Decision | None, *, coding: str | None = None
+    ) -> None:
+        if self.start is None:
+            return
+        headers = list(self.start["headers"])
+        body = self.body
+        if coding is not None:
+            body = compress(body, coding)
+            headers = [(n, v) for n, v in headers if n.lower() != b"content-length"]
+            headers += [
+                (b"content-length", str(len(body)).encode()),
+                (b"content-encoding", coding.encode()),
+            ]
+            if not any(n.lower() == b"vary" for n, _ in headers):
+                headers.append((b"vary", b"Accept-Encoding"))
+            else:
+                headers = [
+                    (n, v + b", Accept-Encoding" if n.lower() == b"vary" else v) for n, v in headers
+                ]
+        if decision is not None:
+            headers.extend(decision.headers())
+        await send({**self.start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    found: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:
+        name = name.lower()
+        found[name] = found[name] + b", " + value if name in found else value
+    return found
+
+
+def _digest(*parts: str) -> str:
+    digest = hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass")).digest()
+    return base64.urlsafe_b64encode(digest[:18]).decode()
+
+
+def _known_document(scope: Scope, question: Question) -> str | None:
+    documents = getattr(scope["app"].state, "documents", None)
+    if documents is None:
+        return None
+    known: str | None = documents.known(question.document_hash)
+    return known
+
+
+def _identity(scope: Scope, principal: Principal | None) -> str:
+    """Whose rate limit a request spends: its key's (by prefix) once the key is known good,
+    else its client address's, so that made-up keys share their sender's limit."""
+    if principal is not None and principal.key_prefix:
+        return f"key:{principal.key_prefix}"
+    client = scope.get("client")
+    return f"address:{client[0] if client else 'unknown'}"
+
+
+def _matches(if_none_match: bytes | None, key: str) -> bool:
+    """Whether If-None-Match names this answer, in any of its codings (weak comparison, as
+    RFC 9110 asks for If-None-Match)."""
+    if not if_none_match:
+        return False
+    for tag in if_none_match.decode("latin-1").split(","):
+        tag = tag.strip().removeprefix("W/").strip('"')
+        for suffix in CODING_SUFFIX.values():
+            tag = tag.removesuffix(suffix)
+        if tag == key:
+            return True
+    return False
+
+
+def _tags(release_tags: str, served: Iterable[str]) -> str:
+    tags = " ".join([release_tags, *(f"entry-{key}" for key in sorted(served))]).strip()
+    return tags if len(tags) <= MAX_TAGS_LENGTH else release_tags
+
+
+def _caching_headers(delivery: Delivery, plan: Plan, tags: str) -> list[tuple[bytes, bytes]]:
+    head = [
+        (b"cache-control", IMMUTABLE if plan.pinned else delivery.latest_cache_control),
+        (b"vary", VARY),
+    ]
+    if tags:
+        encoded = tags.encode()
+        head += [(b"surrogate-key", encoded), (b"cache-tag", encoded.replace(b" ", b","))]
+    return head
+
+
+async def _send_not_modified(
+    send: Send, delivery: Delivery, plan: Plan, coding: str | None, decision: Decision | None
+) -> None:
+    suffix = CODING_SUFFIX.get(coding or "", "")
+    head = [
+        (b"etag", f'"{plan.key}{suffix}"'.encode()),
+        *_caching_headers(delivery, plan, plan.tags),
+        (b"cache-status", b"contentapi; hit"),
+    ]
+    if decision is not None:
+        head.extend(decision.headers())
+    await send({"type": "http.response.start", "status": 304, "headers": head})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _too_many(send: Send, decision: Decision) -> None:
+    message = (
+        f"Too many requests for this key: at most {decision.limit} units per "
+        f"{decision.window} s (an executed operation costs {ratelimit.EXECUTED}, a cached "
+        f"answer {ratelimit.CACHED}, a 304 {ratelimit.REVALIDATED}). Retry after "
+        f"{max(decision.reset, 1)} s, or revalidate with If-None-Match."
+    )
+    extensions: dict[str, Any] = {"code": "RATE_LIMITED"}
+    request_id = current_request_id()
+    if request_id:
+        extensions["requestId"] = request_id
+    body = json.dumps({"errors": [{"message": message, "extensions": extensions}]}).encode()
+    head = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        *decision.headers(),
+    ]
+    await send({"type": "http.response.start", "status": 429, "headers": head})
+    await send({"type": "http.response.body", "body": body})
