@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import brotli
-
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -83,7 +82,8 @@ def test_a_get_carries_a_strong_etag_and_a_match_is_304_without_running_anything
     first = product_page(app_client)
     assert first.status_code == 200, first.text
     etag = first.headers["etag"]
-    assert etag.startswith('"') and not etag.startswith("W/")
+    assert etag.startswith('"')
+    assert not etag.startswith("W/")
     assert first.headers["cache-control"] == (
         "public, max-age=60, stale-while-revalidate=300, stale-if-error=86400"
     )
@@ -186,7 +186,9 @@ def test_another_instance_sees_a_publish_within_one_poll(
     assert asyncio.run(watch()) == [1, 2]
 
 
-@pytest.mark.parametrize(("coding", "decode"), [("br", brotli.decompress), ("gzip", gzip.decompress)])
+@pytest.mark.parametrize(
+    ("coding", "decode"), [("br", brotli.decompress), ("gzip", gzip.decompress)]
+)
 def test_answers_are_compressed_as_the_client_accepts(
     app_client: TestClient, coding: str, decode: Any
 ) -> None:
