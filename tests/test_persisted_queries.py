@@ -4,6 +4,7 @@ anonymous callers in trusted mode; `contentapi documents add` and `list`."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import subprocess
@@ -20,6 +21,9 @@ from typer.testing import CliRunner
 
 from service.app import create_app
 from service.config import PROJECT_ROOT, Settings
+from service.content.operations import bootstrap_development
+from service.db import create_engine_for, create_sessionmaker
+from service.delivery.documents import DocumentStore
 from tests.helpers import (
     JS_DIR,
     free_port,
@@ -75,6 +79,10 @@ def post(
     return client.post("/graphql", json=body, headers=headers or {})
 
 
+def bearer(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
+
+
 def code_of(response: httpx.Response) -> str:
     errors = response.json()["errors"]
     assert len(errors) == 1, errors
@@ -84,7 +92,8 @@ def code_of(response: httpx.Response) -> str:
 
 def stored(database_url: str) -> dict[str, str]:
     """The persisted documents of the database: source by hash."""
-    return dict(query(database_url, "SELECT sha256, source FROM persisted_documents"))  # type: ignore[arg-type]
+    rows = query(database_url, "SELECT sha256, source FROM persisted_documents")
+    return {str(sha): str(source) for sha, source in rows}
 
 
 @dataclass(frozen=True)
@@ -227,6 +236,27 @@ def test_with_persisted_queries_off_hashes_are_not_supported(published: Settings
     assert sha256(document) not in stored(published.database_url)
 
 
+def test_a_staff_mutation_sent_with_its_hash_is_registered_in_its_own_transaction(
+    cli: CliRunner, settings: Settings
+) -> None:
+    # the mutation writes, so on SQLite its transaction holds the write lock until the request
+    # ends: the registration must join that transaction, not wait beside it
+    asyncio.run(bootstrap_development(settings))
+    team = make_team(cli)
+    mutation = 'mutation Withdraw { withdrawEntry(key: "secretome", reason: "test") { number } }'
+    sha = sha256(mutation)
+    with serving(settings) as client:
+        answer = post(
+            client, {"query": mutation, "extensions": persisted(sha)}, bearer(team.publisher)
+        )
+    assert answer.json() == {"data": {"withdrawEntry": {"number": 2}}}
+    assert query(
+        settings.database_url,
+        "SELECT source, added_by FROM persisted_documents WHERE sha256 = :sha",
+        sha=sha,
+    ) == [("apq", "pat")]
+
+
 def test_a_document_registered_on_one_instance_runs_by_hash_on_another(
     published: Settings,
 ) -> None:
@@ -254,6 +284,54 @@ def test_a_document_registered_on_one_instance_runs_by_hash_on_another(
         assert second.app.state.documents.known(sha) == document  # type: ignore[attr-defined]
 
 
+def test_each_process_keeps_a_bounded_number_of_documents_the_database_keeps_them_all(
+    database_url: str,
+) -> None:
+    documents = [snippet_title(f"Bounded{n}") for n in range(3)]
+
+    async def scenario() -> None:
+        engine = create_engine_for(database_url)
+        try:
+            store = DocumentStore(max_documents=2, max_bytes=10_000)
+            await store.load(create_sessionmaker(engine))
+            for document in documents:
+                await store.register(sha256(document), document, added_by=None)
+            # the least recently used one is dropped from memory, not from the database
+            assert store.known(sha256(documents[0])) is None
+            assert [store.known(sha256(d)) for d in documents[1:]] == documents[1:]
+            assert await store.lookup(sha256(documents[0])) == documents[0]
+            assert store.known(sha256(documents[1])) is None
+
+            tiny = DocumentStore(max_documents=10, max_bytes=len(documents[0]) + 1)
+            await tiny.load(create_sessionmaker(engine))
+            for document in documents:
+                assert await tiny.lookup(sha256(document)) == document
+            assert tiny.known(sha256(documents[2])) == documents[2]
+            assert tiny.known(sha256(documents[1])) is None  # bounded by bytes as well
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())
+    assert set(stored(database_url)) == {sha256(d) for d in documents}
+
+
+def test_a_new_process_trusts_what_staff_added_before_any_request(
+    cli: CliRunner, settings: Settings, tmp_path: Path
+) -> None:
+    document = snippet_title("TrustedAtStart")
+    path = tmp_path / "TrustedAtStart.graphql"
+    path.write_text(document)
+    assert invoke(cli, "documents", "add", str(path)).exit_code == 0
+    product_page = (OPERATIONS / "ProductPage.graphql").read_bytes()
+
+    with serving(settings, trusted_documents=True) as client:
+        store = client.app.state.documents  # type: ignore[attr-defined]
+        assert store.is_trusted(sha256(document))
+        assert store.known(sha256(document)) == document
+        assert store.is_trusted(hashlib.sha256(product_page).hexdigest())
+        assert not store.is_trusted(sha256(snippet_title("NeverAdded")))
+
+
 # --- trusted documents ---------------------------------------------------------------------------
 
 
@@ -261,10 +339,6 @@ def operation(name: str) -> tuple[str, dict[str, Any]]:
     text = (OPERATIONS / f"{name}.graphql").read_bytes().decode("utf-8")
     variables = json.loads((OPERATIONS / f"{name}.variables.json").read_text())
     return text, variables
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {key}"}
 
 
 def test_trusted_mode_refuses_partners_and_anonymous_callers_anything_untrusted(

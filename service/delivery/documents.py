@@ -270,21 +270,28 @@ class DocumentStore:
         text = await self._from_database(sha256_hex, session)
         return text if self.is_trusted(sha256_hex) else None
 
-    async def register(self, sha256_hex: str, text: str, *, added_by: str | None) -> None:
-        """Keep a document a client sent with its hash (which the caller checked), in its own
-        transaction, so every instance finds it from now on. A database that does not answer
-        costs only the registration: the client sends the document again next time."""
+    async def register(
+        self,
+        sha256_hex: str,
+        text: str,
+        *,
+        added_by: str | None,
+        session: AsyncSession | None = None,
+    ) -> None:
+        """Keep a document a client sent with its hash (which the caller checked), so that every
+        instance finds it from now on: in the caller's transaction when given one (a request's,
+        committed before its answer is sent), else in one of its own."""
         if self.known(sha256_hex) is not None:
             return
         document = NewDocument(sha256_hex, text, _names_of(text))
-        try:
-            async with self._using(None) as session, session.begin():
-                await DocumentRepository(session).register(document, added_by=added_by)
-        except (DBAPIError, PoolTimeout) as exc:
-            if not is_unavailable(exc):
-                raise
-            logger.warning("document %s not registered: the database did not answer", sha256_hex)
-            return
+        if session is not None:
+            # The request's own transaction, not a second one beside it: on SQLite a second
+            # connection would wait for the write lock this request may hold (a key's
+            # last-used time, a staff mutation) until the request ends, which it never would.
+            await DocumentRepository(session).register(document, added_by=added_by)
+        else:
+            async with self._using(None) as own, own.begin():
+                await DocumentRepository(own).register(document, added_by=added_by)
         self._registered.put(sha256_hex, text)
 
     # --- one operation of a request ----------------------------------------------------------

@@ -544,7 +544,7 @@ class ContentGraphQLRouter(GraphQLRouter[Context, None]):
             resolution.register is not None
             and resolution.query is not None
             and _document_is_sound(result)
-            # a preview holds the database's write lock on SQLite until it is rolled back
+            # a preview's transaction is rolled back, and with it anything registered in it
             and not getattr(request.state, "preview", False)
         ):
             caller = context.caller
@@ -552,6 +552,7 @@ class ContentGraphQLRouter(GraphQLRouter[Context, None]):
                 resolution.register,
                 resolution.query,
                 added_by=caller.name if caller is not None else None,
+                session=context.session,
             )
         # The sub-response is this request's own: Strawberry passes it on to create_response,
         # which builds the response from its status and media type.
