@@ -23,6 +23,7 @@ from service.content.errors import Unauthenticated
 from service.content.reading import ReleaseCache
 from service.db import create_engine_for, create_sessionmaker, is_unavailable
 from service.delivery.bundles import BundleHashes
+from service.delivery.documents import DocumentStore
 from service.delivery.gate import Delivery, DeliveryGate
 from service.delivery.routes import router as bundles
 from service.delivery.webhook_repository import WebhookRepository
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        await app.state.documents.load(app.state.sessionmaker)
         # readiness opens a connection of its own each time: it asks whether this instance
         # can reach the database now, not whether the pool still holds an old connection
         app.state.probe_engine = create_engine_for(
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.releases = ReleaseCache()
     app.state.bundle_hashes = BundleHashes()
+    app.state.documents = DocumentStore.for_settings(settings)
     app.state.delivery = Delivery(settings)
     # innermost of the layers: cached answers, 304s and rate limits, before FastAPI routes
     # anything; CORS and Observability (added after, so outside it) see its answers too

@@ -550,8 +550,8 @@ async def _latest_release(settings: Settings) -> int:
     return await in_transaction(settings, lambda s: ContentRepository(s).latest_release_id())
 
 
-# the workflow's and the webhooks' commands register themselves on `app`
-from service import cli_vetting, cli_webhooks  # noqa: E402, F401
+# the workflow's, the webhooks' and the documents' commands register themselves on `app`
+from service import cli_documents, cli_vetting, cli_webhooks  # noqa: E402, F401
 
 
 def main() -> None:

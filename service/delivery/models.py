@@ -1,4 +1,5 @@
-"""ORM models of delivery: partners' webhooks and the outbox of their deliveries."""
+"""ORM models of delivery: partners' webhooks and the outbox of their deliveries; the GraphQL
+documents clients and staff registered by hash."""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ ERROR_LENGTH = 500
 class WebhookEvent(StrEnum):
     RELEASE_PUBLISHED = "release.published"  # every new release: publish, withdraw, rollback
     ENTRY_WITHDRAWN = "entry.withdrawn"  # a release that withdraws entries
+
+
+class DocumentSource(StrEnum):
+    TRUSTED = "trusted"  # added by staff (`contentapi documents add`): runs in trusted mode
+    APQ = "apq"  # registered by a client through automatic persisted queries
 
 
 class DeliveryStatus(StrEnum):
@@ -77,3 +83,27 @@ class WebhookDelivery(Base):
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(ERROR_LENGTH))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PersistedDocument(Base):
+    """A GraphQL document under the SHA-256 of its text, shared by every instance. A row never
+    changes its text (the key is the text's hash), so any instance may keep it in memory."""
+
+    __tablename__ = "persisted_documents"
+    __table_args__ = (
+        CheckConstraint(_enum_check("source", DocumentSource), name="source"),
+        CheckConstraint("length(sha256) = 64", name="sha256_is_hex_digest"),
+        # start-up reads the trusted ones, a few among many a client registered
+        Index("ix_persisted_documents_source", "source"),
+    )
+
+    # lower-case hex of the SHA-256 of the UTF-8 text, as Apollo's persisted-queries link sends it
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+    # the names of its operations (or the manifest's), for people reading `documents list`
+    names: Mapped[list[str]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(20))
+    # the staff member who trusted it, or the partner whose client registered it (None:
+    # anonymous)
+    added_by: Mapped[str | None] = mapped_column(String(ACTOR_LENGTH))
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -10,12 +10,16 @@ A request that is not a GraphQL request at all (too large, not JSON, the wrong s
 refused before any GraphQL runs, with an HTTP status that says why and a body shaped like a
 GraphQL response, `{"errors": [{"message", "extensions": {"code"}}]}`, so clients show it as
 they show every other error.
+
+A document may also be named by its hash (`extensions.persistedQuery`, automatic persisted
+queries), which is resolved here into the text Strawberry parses; in trusted mode, partners
+and anonymous callers run only trusted documents (service.delivery.documents).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException, StarletteRequestAdapter
@@ -26,12 +30,23 @@ from starlette.responses import JSONResponse, Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.types import QueryParams
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types import ExecutionResult
 
+from service.access.principal import Principal
+from service.delivery.documents import (
+    PERSISTED_QUERY_HASH_MISMATCH,
+    PERSISTED_QUERY_NOT_FOUND,
+    PERSISTED_QUERY_NOT_IN_LIST,
+    PERSISTED_QUERY_NOT_SUPPORTED,
+    DocumentRefused,
+    DocumentStore,
+)
 from service.graphql.context import Context
 from service.graphql.errors import coded, uncoded
+from service.graphql.limits import QUERY_TOO_COSTLY
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
@@ -166,27 +181,70 @@ MAX_JSON_DEPTH = 32
 
 
 class RequestRefused(Exception):
-    """A request answered before any GraphQL runs: too large, not JSON, the wrong shape."""
+    """A request answered before any GraphQL runs: too large, not JSON, the wrong shape, a
+    document it names by a hash that cannot run."""
 
-    def __init__(self, status_code: int, code: str, message: str) -> None:
+    def __init__(
+        self, status_code: int, code: str, message: str, *, json_status_code: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.code = code
         self.message = message
+        # the status under application/json, where it differs
+        self.json_status_code = json_status_code
 
 
 def refusal_response(request: Request, exc: RequestRefused) -> Response:
     """A refusal shaped like a GraphQL response without data, in the media type the client
-    accepts (`application/json` when it accepts neither: a refusal comes first)."""
+    accepts (`application/json` when it accepts neither: a refusal comes first). Never stored
+    by a cache: a document not found now may be registered the next moment."""
     media_type = negotiate_media_type(", ".join(request.headers.getlist("accept")) or None)
+    status_code = exc.status_code
+    if media_type in {JSON, None} and exc.json_status_code is not None:
+        status_code = exc.json_status_code
     response = JSONResponse(
         {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]},
-        status_code=exc.status_code,
+        status_code=status_code,
         media_type=CONTENT_TYPES[media_type or JSON],
         headers={"cache-control": "no-store"},
     )
     response.headers.add_vary_header("Accept")
     return response
+
+
+# (status under application/graphql-response+json, under application/json) of a document that
+# cannot run as named. The two misses an APQ client answers by itself (sending the document, or
+# leaving the hash out) keep 200 under application/json, as Apollo Server answers them and
+# older clients need; the newer media type has no `data` to show, so a 4xx.
+DOCUMENT_REFUSAL_STATUS = {
+    PERSISTED_QUERY_NOT_FOUND: (status.HTTP_404_NOT_FOUND, status.HTTP_200_OK),
+    PERSISTED_QUERY_NOT_SUPPORTED: (status.HTTP_400_BAD_REQUEST, status.HTTP_200_OK),
+    PERSISTED_QUERY_NOT_IN_LIST: (status.HTTP_403_FORBIDDEN, status.HTTP_403_FORBIDDEN),
+    PERSISTED_QUERY_HASH_MISMATCH: (status.HTTP_400_BAD_REQUEST, status.HTTP_400_BAD_REQUEST),
+}
+# a document whose request failed only for these reasons parsed and validated: it is kept
+DOCUMENT_SOUND_DESPITE = {"BAD_USER_INPUT", QUERY_TOO_COSTLY}
+
+
+def _document_refusal(exc: DocumentRefused) -> RequestRefused:
+    status_code, json_status_code = DOCUMENT_REFUSAL_STATUS.get(
+        exc.code, (status.HTTP_400_BAD_REQUEST, status.HTTP_400_BAD_REQUEST)
+    )
+    return RequestRefused(status_code, exc.code, exc.message, json_status_code=json_status_code)
+
+
+def _document_is_sound(result: ExecutionResult) -> bool:
+    """Whether the operation's document parsed and validated: it ran, or only its variables
+    (or the cost they make) were refused."""
+    if not is_request_error(result):
+        return True
+    codes = {(error.extensions or {}).get("code") for error in result.errors or []}
+    return codes <= DOCUMENT_SOUND_DESPITE
+
+
+def _is_staff(caller: Principal | None) -> bool:
+    return caller is not None and not caller.is_partner
 
 
 @dataclass(frozen=True)
@@ -363,6 +421,13 @@ class ContentGraphQLRouter(GraphQLRouter[Context, None]):
     def decode_json(self, data: str | bytes) -> object:
         return decode_request_json(data)
 
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # a GET that names its document by hash has no `query` either, yet it is an operation
+        # (curl and CDNs send Accept: */*), not a browser asking for GraphiQL
+        return "extensions" not in request.query_params and super().should_render_graphql_ide(
+            request
+        )
+
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
@@ -444,6 +509,17 @@ class ContentGraphQLRouter(GraphQLRouter[Context, None]):
                 status.HTTP_406_NOT_ACCEPTABLE,
                 f"Not Acceptable: this endpoint answers in {GRAPHQL_RESPONSE_JSON} or {JSON}",
             )
+        documents: DocumentStore = request.app.state.documents
+        try:
+            resolution = await documents.resolve(
+                request_data.query,
+                request_data.extensions,
+                staff=_is_staff(context.caller),
+                session=context.session,
+            )
+        except DocumentRefused as exc:
+            raise _document_refusal(exc) from exc
+        request_data = replace(request_data, query=resolution.query)
         try:
             result = await super().execute_single(
                 request=request,
@@ -464,6 +540,20 @@ class ContentGraphQLRouter(GraphQLRouter[Context, None]):
                 else coded(error, hide_internal_errors=self.hide_internal_errors)
                 for error in result.errors or []
             ]
+        if (
+            resolution.register is not None
+            and resolution.query is not None
+            and _document_is_sound(result)
+            # a preview's transaction is rolled back, and with it anything registered in it
+            and not getattr(request.state, "preview", False)
+        ):
+            caller = context.caller
+            await documents.register(
+                resolution.register,
+                resolution.query,
+                added_by=caller.name if caller is not None else None,
+                session=context.session,
+            )
         # The sub-response is this request's own: Strawberry passes it on to create_response,
         # which builds the response from its status and media type.
         sub_response.media_type = media_type
