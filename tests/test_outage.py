@@ -145,7 +145,9 @@ def test_an_outage_is_answered_503_in_bounded_time_and_ends_without_a_restart(
         )
         try:
             wait_until_up(process, port)
-            answers, probes, timeline = asyncio.run(_load(proxy, f"http://127.0.0.1:{port}"))
+            answers, cached, probes, timeline = asyncio.run(
+                _load(proxy, f"http://127.0.0.1:{port}")
+            )
             process.terminate()
             assert process.wait(timeout=30) == 0
         finally:
@@ -173,6 +175,16 @@ def test_an_outage_is_answered_503_in_bounded_time_and_ends_without_a_restart(
         assert int(answer.headers["retry-after"]) > 0
         assert answer.headers["cache-control"] == "no-store"
 
+    # answers already in the response cache keep flowing the whole time (stale-if-error), at
+    # once: neither the keys nor the latest release wait for the database
+    cached_during = [a for a in cached if cut + 0.2 < a.started < restoring - 0.5]
+    assert len(cached_during) >= 8
+    for answer in cached_during:
+        assert answer.status == 200, answer.body
+        assert answer.headers["cache-status"] == "contentapi; hit"
+        assert answer.took < 1.0
+        assert answer.body["data"]["snippet"]["title"]
+
     # the process lives (health) but takes no traffic (readiness) while the database is away
     assert probes["outage"] == {"healthz": 200, "readyz": 503}
     # CONTENT_API_READINESS_TIMEOUT is 0.5 s: sooner than a connection attempt gives up (2 s)
@@ -191,10 +203,12 @@ def test_an_outage_is_answered_503_in_bounded_time_and_ends_without_a_restart(
 
 async def _load(
     proxy: CuttableProxy, base: str
-) -> tuple[list[Answer], dict[str, Any], dict[str, float]]:
+) -> tuple[list[Answer], list[Answer], dict[str, Any], dict[str, float]]:
     """Eight clients asking uncached questions without pause while the database is cut
-    and restored; the health and readiness probes as an orchestrator sends them."""
+    and restored, one asking questions whose answers are cached; the health and readiness
+    probes as an orchestrator sends them."""
     answers: list[Answer] = []
+    cached: list[Answer] = []
     timeline: dict[str, float] = {}
     probes: dict[str, Any] = {}
     stop = asyncio.Event()
@@ -218,6 +232,24 @@ async def _load(
                     headers=response.headers,
                 )
             )
+
+    async def cached_client(http: httpx.AsyncClient) -> None:
+        asked = 0
+        while not stop.is_set():
+            asked += 1
+            started = time.monotonic()
+            variables = f'{{"key": "{KEYS[asked % 3]}"}}'
+            response = await http.get("/graphql", params={"query": SNIPPET, "variables": variables})
+            cached.append(
+                Answer(
+                    started=started - began,
+                    took=time.monotonic() - started,
+                    status=response.status_code,
+                    body=response.json(),
+                    headers=response.headers,
+                )
+            )
+            await asyncio.sleep(0.05)
 
     async def probe(http: httpx.AsyncClient) -> dict[str, int]:
         return {path: (await http.get(f"/{path}")).status_code for path in ("healthz", "readyz")}
@@ -247,5 +279,11 @@ async def _load(
         probes["after"] = await probe(http)
 
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-        await asyncio.gather(conductor(http), *(client(n, http) for n in range(8)))
-    return answers, probes, timeline
+        for key in KEYS[:3]:  # in the response cache before the outage
+            variables = f'{{"key": "{key}"}}'
+            warm = await http.get("/graphql", params={"query": SNIPPET, "variables": variables})
+            assert warm.status_code == 200, warm.text
+        await asyncio.gather(
+            conductor(http), cached_client(http), *(client(n, http) for n in range(8))
+        )
+    return answers, cached, probes, timeline
