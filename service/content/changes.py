@@ -18,6 +18,7 @@ from service.content.errors import BadInput
 from service.content.models import EntryKind
 from service.content.reading import MAX_PAGE, Audience, Catalog, Reader, ReleaseView, localized
 from service.content.repository import LiveEntry, LocalePreference, ServedEntry
+from service.content.served import note_served
 
 
 class ChangeType(StrEnum):
@@ -79,6 +80,7 @@ async def change_page(
         raise BadInput(f"first must be between 0 and {MAX_PAGE}, not {first}")
     changes = await changes_between(reader, since, until, audience)
     rest = [c for c in changes if after_key is None or c.key > after_key]
+    note_served(change.key for change in rest[:first])
     return ChangePage(
         changes=rest[:first],
         total=len(changes),

@@ -11,6 +11,7 @@ import langcodes
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.content.errors import BadInput, Forbidden, NotFound
+from service.content.memory import HeldLiveRepository, ReleaseHolder
 from service.content.models import DisclaimerKind, EntryKind, Release
 from service.content.repository import (
     LiveEntry,
@@ -20,6 +21,7 @@ from service.content.repository import (
     ServedEntry,
 )
 from service.content.schemas import market_hint
+from service.content.served import note_served
 
 MAX_PAGE = 100
 DISCLAIMER_ORDER = {kind.value: index for index, kind in enumerate(DisclaimerKind)}
@@ -97,11 +99,14 @@ class ReleaseView:
 
 
 class ReleaseCache:
-    """Releases never change once written, so each is read from the database once per process."""
+    """Releases never change once written, so each is read from the database once per process:
+    its number, note, time and catalogs (a view, many kept), and the content it shows (held
+    whole in `memory`, for the last few releases read)."""
 
-    def __init__(self, size: int = 64) -> None:
+    def __init__(self, size: int = 64, *, memories: int = 4) -> None:
         self.size = size
         self._views: OrderedDict[int, ReleaseView] = OrderedDict()
+        self.memory = ReleaseHolder(keep=memories)
 
     def get(self, release_id: int) -> ReleaseView | None:
         view = self._views.get(release_id)
@@ -182,11 +187,23 @@ class Reader:
         default_locale: str,
         releases: ReleaseCache | None = None,
         scope: ReadScope | None = None,
+        latest: int | None = None,
+        memory: bool = True,
     ) -> None:
-        self.live = LiveRepository(session, markets=scope.markets if scope else None)
-        self.default_locale = default_locale
+        """`latest`: the latest release, when the caller has already read it for this request
+        (then it costs no statement). `memory`: read releases from those `releases` holds in
+        memory; without it every read is SQL (for a transaction that staged a release of its
+        own, which must never be held, and to check the memory against)."""
         self.releases = releases or ReleaseCache()
+        markets = scope.markets if scope else None
+        self.live: LiveRepository = (
+            HeldLiveRepository(session, holder=self.releases.memory, markets=markets)
+            if memory
+            else LiveRepository(session, markets=markets)
+        )
+        self.default_locale = default_locale
         self.scope = scope
+        self.latest = latest
 
     def locales(self, locale: str | None) -> LocalePreference:
         if self.scope is None:
@@ -218,7 +235,7 @@ class Reader:
             if cached is not None:
                 return cached
         else:
-            latest = await self.live.latest_release_id()
+            latest = await self.latest_release_id()
             if latest == 0:
                 return None
             cached = self.releases.get(latest)
@@ -227,6 +244,12 @@ class Reader:
             release_id = latest
         row = await self.live.release(release_id)
         return self._view(row) if row is not None else None
+
+    async def latest_release_id(self) -> int:
+        """The latest release's number, 0 before the first."""
+        if self.latest is not None:
+            return self.latest
+        return await self.live.latest_release_id()
 
     async def releases_by_id(self, release_ids: list[int]) -> dict[int, ReleaseView]:
         """Several releases by number, those not cached yet read in one statement; numbers
@@ -255,13 +278,17 @@ class Reader:
 
     async def served(self, release: ReleaseView, audience: Audience) -> list[ServedEntry]:
         """Every entry of every kind that `audience` is served as of `release`, by key."""
-        return await self.live.served_entries(release.id, audience.locales, audience.live_filter())
+        served = await self.live.served_entries(
+            release.id, audience.locales, audience.live_filter()
+        )
+        note_served(item.entry.key for item in served)
+        return served
 
     async def require_release(self, release_id: int | None) -> ReleaseView:
         view = await self.release(release_id)
         if view is not None:
             return view
-        latest = await self.live.latest_release_id()
+        latest = await self.latest_release_id()
         if release_id is None or latest == 0:
             raise NotFound("no release has been published yet")
         raise NotFound(f"release {release_id} does not exist; the latest is {latest}")
@@ -274,13 +301,17 @@ class Reader:
         found = await self.live.live_entries(
             release.id, locales, EntryKind.SNIPPET.value, LiveFilter(keys=(key,))
         )
+        _note(found)
         return found[0] if found else None
 
     async def live_revision(
         self, release: ReleaseView, revision_id: int, kind: EntryKind
     ) -> LiveEntry | None:
         """Revision `revision_id` of an entry of `kind`, when it is live as of `release`."""
-        return await self.live.live_revision(release.id, revision_id, kind.value)
+        entry = await self.live.live_revision(release.id, revision_id, kind.value)
+        if entry is not None:
+            _note([entry])
+        return entry
 
     def _snippet_filter(self, release: ReleaseView, criteria: SnippetCriteria) -> LiveFilter:
         catalog = release.catalog
@@ -311,6 +342,7 @@ class Reader:
             release.id, locales, kind, where, after_key=after, limit=first + 1
         )
         total = await self.live.count_live_entries(release.id, locales, kind, where)
+        _note(entries[:first])
         return Page(
             entries=entries[:first],
             total=total,
@@ -322,7 +354,9 @@ class Reader:
         self, release: ReleaseView, locales: LocalePreference, topic: str | None
     ) -> list[LiveEntry]:
         where = LiveFilter(topics=(release.catalog.require("topics", topic),) if topic else ())
-        return await self.live.live_entries(release.id, locales, EntryKind.TAKEAWAY.value, where)
+        found = await self.live.live_entries(release.id, locales, EntryKind.TAKEAWAY.value, where)
+        _note(found)
+        return found
 
     async def ordered_takeaways(self, entries: list[LiveEntry]) -> list[LiveEntry]:
         """Takeaways grouped by topic (by key), in their order within it."""
@@ -342,6 +376,17 @@ class Reader:
         keys: tuple[str, ...] | None = None,
     ) -> list[LiveEntry]:
         """Disclaimers that apply in `market`, medical advice first, then by kind and key."""
+        found = await self._disclaimers(release, locales, market, keys)
+        _note(found)
+        return found
+
+    async def _disclaimers(
+        self,
+        release: ReleaseView,
+        locales: LocalePreference,
+        market: str,
+        keys: tuple[str, ...] | None,
+    ) -> list[LiveEntry]:
         where = LiveFilter(market=self.market(release, market), keys=keys)
         found = await self.live.live_entries(release.id, locales, EntryKind.DISCLAIMER.value, where)
         revisions = await self.live.revisions([entry.revision_id for entry in found])
@@ -399,6 +444,7 @@ class Reader:
         disclaimers = await self._required_disclaimers(
             release, locales, market, category, snippets + takeaways
         )
+        _note(snippets + takeaways + disclaimers)
         return ProductSelection(snippets, takeaways, disclaimers)
 
     async def _takeaways_for_topics(
@@ -442,7 +488,7 @@ class Reader:
         keys = tuple(sorted({key for keys in required.values() for key in keys}))
         if not keys:
             return []
-        candidates = await self.disclaimers(release, locales, market, keys)
+        candidates = await self._disclaimers(release, locales, market, keys)
         categories = await self.live.attached_categories([e.revision_id for e in candidates])
         return [
             entry
@@ -453,3 +499,8 @@ class Reader:
             or not categories[entry.revision_id]
             or category in categories[entry.revision_id]
         ]
+
+
+def _note(entries: list[LiveEntry]) -> None:
+    """The entries an answer shows, for the response's cache tags."""
+    note_served(entry.key for entry in entries)

@@ -9,7 +9,18 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import (
+    Integer,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -255,7 +266,7 @@ class ContentRepository:
 # --- the read side: what is live as of a release ----------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LiveEntry:
     """An entry as a reader sees it: the revision live as of a release, in the locale served."""
 
@@ -298,7 +309,7 @@ class LiveFilter:
     approved_between: tuple[datetime, datetime] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServedEntry:
     """An entry of any kind as a reader sees it, with its kind."""
 
@@ -523,6 +534,152 @@ class LiveRepository:
             for revision_id, at in rows
             if at is not None
         }
+
+    async def release_content(
+        self, release_id: int, *, since: tuple[int, datetime] | None = None
+    ) -> ReleaseContent | None:
+        """What a release shows, as rows, in six statements whatever its size; None when there
+        is no such release. With `since` (a release already read, and its time), only what
+        releases after it added: their items, entries, revisions and what these carry, and
+        every approval made in between."""
+        rows = await self._all(select(Release.created_at).where(Release.id == release_id))
+        if not rows:
+            return None
+        created_at = rows[0][0]
+        after = since[0] if since else 0
+        window = (ReleaseItem.release_id > after) & (ReleaseItem.release_id <= release_id)
+        items = await self._all(
+            select(
+                ReleaseItem.release_id,
+                ReleaseItem.entry_id,
+                ReleaseItem.locale,
+                ReleaseItem.revision_id,
+            )
+            .where(window)
+            .order_by(ReleaseItem.release_id, ReleaseItem.entry_id, ReleaseItem.locale)
+        )
+        entries = await self._all(
+            select(Entry.id, Entry.key, Entry.kind).where(
+                Entry.id.in_(select(ReleaseItem.entry_id).where(window))
+            )
+        )
+        if since is None:
+            # the revisions live as of the release, not every one it ever showed
+            revision_ids: Any = _live_revision_ids(release_id)
+        else:
+            revision_ids = select(ReleaseItem.revision_id).where(
+                window, ReleaseItem.revision_id.is_not(None)
+            )
+        links = [
+            select(
+                literal(index).label("what"),
+                table.c.revision_id,
+                table.c[column].label("value"),
+                table.c.position,
+            ).where(table.c.revision_id.in_(revision_ids))
+            for index, (table, column) in enumerate(_ATTACHED_TABLES)
+        ]
+        attached = await self._all(union_all(*links).order_by("what", "revision_id", "position"))
+        approved = [
+            ReviewDecision.decision == Decision.APPROVED.value,
+            ReviewDecision.created_at <= created_at,
+        ]
+        if since is None:
+            approved.append(ReviewDecision.revision_id.in_(revision_ids))
+        else:
+            approved.append(
+                or_(
+                    ReviewDecision.created_at > since[1],
+                    ReviewDecision.revision_id.in_(revision_ids),
+                )
+            )
+        approvals = await self._all(
+            select(ReviewDecision.revision_id, ReviewDecision.created_at)
+            .where(*approved)
+            .order_by(ReviewDecision.revision_id, ReviewDecision.created_at)
+        )
+        revisions = await self._all(select(*_REVISION_COLUMNS).where(Revision.id.in_(revision_ids)))
+        return ReleaseContent(
+            release_id=release_id,
+            published_at=_aware(created_at),
+            items=items,
+            entries=entries,
+            attached=attached,
+            approvals=[(revision_id, _aware(at)) for revision_id, at in approvals],
+            revisions=revisions,
+        )
+
+
+# the tables that attach ordered lists to a revision, in the order `release_content` numbers them
+_ATTACHED_TABLES: tuple[tuple[Any, str], ...] = (
+    (RevisionTopic.__table__, "topic_key"),
+    (RevisionCondition.__table__, "condition_key"),
+    (RevisionCategory.__table__, "category_key"),
+    (RevisionDisclaimer.__table__, "disclaimer_key"),
+    (RevisionTag.__table__, "tag"),
+    (RevisionCitation.__table__, "citation_key"),
+    (RevisionMarket.__table__, "market_code"),
+)
+# what of a revision partners read, in the order of `ReleaseContent.revisions`
+REVISION_FIELDS = (
+    "id",
+    "entry_id",
+    "locale",
+    "number",
+    "content_hash",
+    "title",
+    "summary",
+    "body_markdown",
+    "body_html",
+    "body_text",
+    "evidence",
+    "disclaimer_kind",
+    "position",
+)
+_REVISION_COLUMNS = tuple(getattr(Revision, name) for name in REVISION_FIELDS)
+
+
+@dataclass(frozen=True)
+class ReleaseContent:
+    """The rows a release (or what it added to an earlier one) is held from."""
+
+    release_id: int
+    published_at: datetime
+    items: list[Any]  # (release, entry, locale, revision or None), in release order
+    entries: list[Any]  # (id, key, kind)
+    attached: list[Any]  # (index in _ATTACHED_TABLES, revision, value), in position order
+    approvals: list[tuple[int, datetime]]  # (revision, approved at), oldest first
+    revisions: list[Any]  # REVISION_FIELDS
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; they were written in UTC
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _live_revision_ids(release_id: int) -> Any:
+    """The revisions live as of a release: the newest item of each (entry, locale) at or
+    below it, when that item is not a withdrawal."""
+    newest = (
+        select(
+            ReleaseItem.entry_id,
+            ReleaseItem.locale,
+            func.max(ReleaseItem.release_id).label("release_id"),
+        )
+        .where(ReleaseItem.release_id <= release_id)
+        .group_by(ReleaseItem.entry_id, ReleaseItem.locale)
+        .subquery()
+    )
+    return (
+        select(ReleaseItem.revision_id)
+        .join(
+            newest,
+            (ReleaseItem.entry_id == newest.c.entry_id)
+            & (ReleaseItem.locale == newest.c.locale)
+            & (ReleaseItem.release_id == newest.c.release_id),
+        )
+        .where(ReleaseItem.revision_id.is_not(None))
+    )
 
 
 # --- the statement behind every read: built once per shape of filter, then reused ---------------

@@ -96,16 +96,22 @@ async def get_context(request: Request, response: Response, session: SessionDep)
         session, request.headers.get("authorization"), production=settings.is_production
     )
     releases: ReleaseCache = request.app.state.releases
+    # the latest release, when the delivery layer has already read it for this request
+    latest: int | None = getattr(request.state, "latest_release", None)
     preview = request.headers.get(PREVIEW_HEADER)
     if preview is not None:
         await _stage_preview(request, response, session, preview, caller)
-        # the staged release takes the next id: it must not enter the shared cache
-        releases = ReleaseCache()
+        # the staged release takes the next id, in this transaction only: it must not enter
+        # the shared cache or memory, and the latest is the staged one, read on this session
+        releases = ReleaseCache(memories=0)
+        latest = None
     reader = Reader(
         session,
         default_locale=settings.default_locale,
         releases=releases,
         scope=read_scope(caller),
+        latest=latest,
+        memory=preview is None,
     )
     return Context(
         settings=settings,
