@@ -84,6 +84,8 @@ class Delivery:
     async def close(self) -> None:
         if self.shared is not None:
             await self.shared.close()
+        if self.limits is not None:
+            await self.limits.close()
 
     async def stored(self, key: str) -> Answer | None:
         if self.local is None:

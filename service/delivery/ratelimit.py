@@ -48,11 +48,18 @@ class RateLimits:
         self.item: RateLimitItem = parse(rate)
         self.window = int(self.item.get_expiry())
         self._local = LocalLimiter(MemoryStorage())
-        self._shared = (
-            SharedLimiter(RedisStorage(f"async+{redis_url}", implementation="redispy"))
+        self._storage = (
+            RedisStorage(f"async+{redis_url}", implementation="redispy")
             if redis_url is not None
             else None
         )
+        self._shared = SharedLimiter(self._storage) if self._storage is not None else None
+
+    async def close(self) -> None:
+        """Close the Redis connections, in the event loop that opened them."""
+        client = getattr(getattr(self._storage, "bridge", None), "storage", None)
+        if client is not None:
+            await client.aclose()
 
     async def spend(self, identity: str, cost: int) -> Decision:
         """Take `cost` units from `identity`'s window, when it has them."""
