@@ -48,6 +48,7 @@ MAX_TAGS_LENGTH = 8 * 1024
 CODING_SUFFIX = {"br": "-br", "gzip": "-gz"}
 # questions whose last stored answer is remembered, to answer from it while the database is away
 FALLBACK_SIZE = 10_000
+PLANS_SIZE = 4_096
 
 
 @dataclass
@@ -64,6 +65,11 @@ class Delivery:
     limits: RateLimits | None = None
     freshness: Freshness = field(init=False)
     fallback: OrderedDict[str, str] = field(default_factory=OrderedDict)
+    # plans by what they were made from (URL, key, Accept, latest release): a partner's build
+    # repeats the same GETs, so most are planned once
+    plans: OrderedDict[tuple[bytes, ...], tuple[Plan, Principal | None]] = field(
+        default_factory=OrderedDict
+    )
 
     def __post_init__(self) -> None:
         settings = self.settings
@@ -183,6 +189,33 @@ class DeliveryGate:
         await self._compute(scope, receive, send, delivery, plan, coding, decision)
 
     async def _plan(
+        self, scope: Scope, delivery: Delivery, headers: dict[bytes, bytes]
+    ) -> tuple[Plan | None, Principal | None]:
+        latest = scope.get("state", {}).get("latest_release")
+        authorization = headers.get(b"authorization")
+        made_from = (
+            scope.get("query_string", b""),
+            authorization or b"",
+            headers.get(b"accept", b""),
+            str(latest).encode(),
+        )
+        planned = delivery.plans.get(made_from)
+        if planned is not None:
+            known, holder = planned
+            # the key must still be held: a revocation clears what is held
+            if holder is None or (
+                authorization is not None
+                and delivery.keys.held(authorization.decode("latin-1")) is holder
+            ):
+                return known, holder
+        plan, principal = await self._make_plan(scope, delivery, headers)
+        if plan is not None:
+            delivery.plans[made_from] = (plan, principal)
+            if len(delivery.plans) > PLANS_SIZE:
+                delivery.plans.popitem(last=False)
+        return plan, principal
+
+    async def _make_plan(
         self, scope: Scope, delivery: Delivery, headers: dict[bytes, bytes]
     ) -> tuple[Plan | None, Principal | None]:
         settings = self.settings
