@@ -657,9 +657,21 @@ class Measurement:
         return self.requests / self.seconds if self.seconds else 0.0
 
     @property
+    def bad_statuses(self) -> dict[str, int]:
+        return {s: n for s, n in sorted(self.statuses.items()) if s not in {"200", "304"}}
+
+    @property
     def errors(self) -> int:
-        bad_status = sum(n for status, n in self.statuses.items() if status not in {"200", "304"})
-        return bad_status + self.socket_errors + self.graphql_errors
+        return sum(self.bad_statuses.values()) + self.socket_errors + self.graphql_errors
+
+    def error_detail(self) -> str:
+        """What the errors were: statuses, socket errors and timeouts, GraphQL errors."""
+        parts = [f"{n} × {status}" for status, n in self.bad_statuses.items()]
+        if self.socket_errors:
+            parts.append(f"{self.socket_errors} socket errors or timeouts")
+        if self.graphql_errors:
+            parts.append(f"{self.graphql_errors} × 200 with GraphQL errors")
+        return ", ".join(parts)
 
 
 def run_wrk(
@@ -832,9 +844,10 @@ def print_row(row: Row, floor: Measurement | None, *, flush: bool = False) -> No
             f"  ÷ floor: {ratio(m.rate, floor.rate)} req/s, {ratio(m.p50_ms, floor.p50_ms)} p50,"
             f" {ratio(m.p99_ms, floor.p99_ms)} p99"
         )
+    detail = f" ({m.error_detail()})" if m.errors else ""
     print(
         f"{head} {m.rate:9.0f} req/s  p50 {m.p50_ms:7.2f} ms  p99 {m.p99_ms:7.2f} ms  "
-        f"errors {m.errors}  RSS {m.rss_before_mb:.0f} → {m.rss_after_mb:.0f} MB  "
+        f"errors {m.errors}{detail}  RSS {m.rss_before_mb:.0f} → {m.rss_after_mb:.0f} MB  "
         f"bodies {m.body_bytes[0]:,}–{m.body_bytes[1]:,} B{ratios}",
         flush=flush,
     )
@@ -880,6 +893,13 @@ def markdown(runs: list[DatabaseRun], args: argparse.Namespace, pinning: Pinning
                 f"{m.rss_before_mb:.0f} → {m.rss_after_mb:.0f} MB |"
             )
     lines.append("")
+    for run in runs:
+        for row in run.rows:
+            if row.measurement is not None and row.measurement.errors:
+                lines.append(
+                    f"- {row.database}, {row.connections} connections, {row.scenario}: errors "
+                    f"were {row.measurement.error_detail()}."
+                )
     for run in runs:
         p = run.partner
         lines.append(

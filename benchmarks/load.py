@@ -198,6 +198,11 @@ def report(
         f"{args.warm_up:g} s warm-up, {memory.end_mb:.1f} MB at the end (peak "
         f"{memory.peak_mb:.1f} MB): {memory.growth:+.1%}"
     )
+    if result.requests >= args.max_requests:
+        print(
+            f"stopped at --max-requests {args.max_requests:,}: wrk counts the whole duration, "
+            "so req/s is understated"
+        )
     print("targets met" if not failures else "targets missed:\n  " + "\n  ".join(failures))
     if args.markdown:
         revalidation = "304" if partner.revalidates else "no ETag yet: sent as plain GETs"
