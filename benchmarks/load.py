@@ -121,6 +121,7 @@ class Memory:
     warm_mb: float  # at the end of the warm-up
     end_mb: float
     peak_mb: float
+    every_10_s: list[float]  # the trend, for a person to read
 
     @property
     def growth(self) -> float:
@@ -134,7 +135,8 @@ class Memory:
                 f"the run ended before two memory samples after the {warm_up:g} s warm-up "
                 "(was --max-requests reached early?)"
             )
-        return cls(samples[0][1], after[0], after[-1], max(mb for _, mb in samples))
+        trend = [samples[i][1] for i in range(0, len(samples), 10)]
+        return cls(samples[0][1], after[0], after[-1], max(mb for _, mb in samples), trend)
 
 
 def learn_changes(server: Server, partner: Partner) -> Form:
@@ -196,7 +198,9 @@ def report(
         f"GraphQL {result.graphql_errors})\n"
         f"worker RSS: {memory.start_mb:.1f} MB at the start, {memory.warm_mb:.1f} MB after the "
         f"{args.warm_up:g} s warm-up, {memory.end_mb:.1f} MB at the end (peak "
-        f"{memory.peak_mb:.1f} MB): {memory.growth:+.1%}"
+        f"{memory.peak_mb:.1f} MB): {memory.growth:+.1%}; every 10 s: "
+        + ", ".join(f"{mb:.0f}" for mb in memory.every_10_s)
+        + " MB"
     )
     if result.requests >= args.max_requests:
         print(
@@ -207,17 +211,17 @@ def report(
     if args.markdown:
         revalidation = "304" if partner.revalidates else "no ETag yet: sent as plain GETs"
         print(
-            f"\nMeasured {date.today().isoformat()} on {machine()}; {args.database}, "
-            f"{args.snippets:,} snippets, {args.connections} connections, {pinning.note}; "
-            f"mix {mix}; product page as {partner.form.note}, change feed as {changes.label}; "
-            f"revalidations: {revalidation}.\n\n"
-            "| duration | requests | req/s | p50 | p99 | errors | statuses "
+            f"\nMeasured {date.today().isoformat()} on {machine()}; {args.snippets:,} snippets, "
+            f"{args.connections} connections, {pinning.note}; mix {mix}; product page as "
+            f"{partner.form.note}, change feed as {changes.label}; revalidations: "
+            f"{revalidation}.\n\n"
+            "| database | duration | requests | req/s | p50 | p99 | errors | statuses "
             "| worker RSS after warm-up → end (peak) | growth |\n"
-            "|---|---|---|---|---|---|---|---|---|\n"
-            f"| {result.seconds:.0f} s | {result.requests:,} | {result.rate:,.0f} | "
-            f"{result.p50_ms:.2f} ms | {result.p99_ms:.2f} ms | {result.errors} | {statuses} | "
-            f"{memory.warm_mb:.1f} → {memory.end_mb:.1f} MB ({memory.peak_mb:.1f}) | "
-            f"{memory.growth:+.1%} |"
+            "|---|---|---|---|---|---|---|---|---|---|\n"
+            f"| {args.database} | {result.seconds:.0f} s | {result.requests:,} | "
+            f"{result.rate:,.0f} | {result.p50_ms:.2f} ms | {result.p99_ms:.2f} ms | "
+            f"{result.errors} | {statuses} | {memory.warm_mb:.1f} → {memory.end_mb:.1f} MB "
+            f"({memory.peak_mb:.1f}) | {memory.growth:+.1%} |"
         )
     return failures
 
