@@ -352,7 +352,8 @@ def running(command: Sequence[str], env: dict[str, str], log: Path) -> Iterator[
 
 def wait_until_up(server: Server) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
-    with httpx.Client(base_url=server.base, timeout=5) as client:
+    # trust_env off: a proxy from the environment must never stand between 127.0.0.1 and us
+    with httpx.Client(base_url=server.base, timeout=5, trust_env=False) as client:
         while True:
             if server.process.poll() is not None:
                 raise BenchError(f"the server stopped at start:\n{server.log_tail()}")
@@ -526,7 +527,9 @@ def authorised_client(base: str, key: str) -> httpx.Client:
     return httpx.Client(
         base_url=base,
         timeout=30,
-        headers={"Authorization": f"Bearer {key}", "Accept": ACCEPT},
+        trust_env=False,
+        # identity, as wrk sends: an ETag may differ between encodings of one answer
+        headers={"Authorization": f"Bearer {key}", "Accept": ACCEPT, "Accept-Encoding": "identity"},
     )
 
 
@@ -731,7 +734,8 @@ def _interrupted(signum: int, frame: FrameType | None) -> None:
 
 def stop_on_signals() -> None:
     """SIGTERM and SIGHUP unwind like Ctrl-C, so every `finally` stops and removes what it
-    started."""
+    started; SIGINT too when it was ignored at start (as in a shell's background job)."""
+    signal.signal(signal.SIGINT, _interrupted)
     signal.signal(signal.SIGTERM, _interrupted)
     signal.signal(signal.SIGHUP, _interrupted)
 
