@@ -20,6 +20,7 @@ COPY --from=build /app/.venv /app/.venv
 COPY service ./service
 COPY migrations ./migrations
 COPY seed ./seed
+COPY schema ./schema
 # var/ holds the embedded SQLite database when no CONTENT_API_DATABASE_URL is given
 RUN mkdir -p /app/var && chown contentapi:contentapi /app/var
 ENV PYTHONUNBUFFERED=1 \

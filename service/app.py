@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.releases.memory.sessions = app.state.sessionmaker
         await app.state.documents.load(app.state.sessionmaker)
         # readiness opens a connection of its own each time: it asks whether this instance
         # can reach the database now, not whether the pool still holds an old connection

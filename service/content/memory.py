@@ -22,7 +22,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.content.models import Base, Revision
 from service.content.repository import (
@@ -464,6 +464,10 @@ class ReleaseHolder:
 
     def __init__(self, keep: int = 4) -> None:
         self.keep = keep
+        # where loads read, in a transaction of their own: a load that other requests wait
+        # for must never wait for the locks of the request that happened to start it (set by
+        # the application once it has an engine; without it, loads use the reader's session)
+        self.sessions: async_sessionmaker[AsyncSession] | None = None
         self.pool: weakref.WeakValueDictionary[int, HeldRevision] = weakref.WeakValueDictionary()
         self._held: OrderedDict[int, ReleaseMemory] = OrderedDict()
         self._loading: dict[int, asyncio.Future[None]] = {}
@@ -533,7 +537,11 @@ class HeldLiveRepository(LiveRepository):
 
     async def _load(self, release_id: int, base: ReleaseMemory | None) -> ReleaseMemory | None:
         since = (base.release_id, base.published_at) if base is not None else None
-        content = await self.release_content(release_id, since=since)
+        if self.holder.sessions is None:
+            content = await self.release_content(release_id, since=since)
+        else:
+            async with self.holder.sessions() as own:
+                content = await LiveRepository(own).release_content(release_id, since=since)
         if content is None:
             return None
         return build_release(content, base=base, pool=self.holder.pool)

@@ -225,9 +225,14 @@ class DeliveryGate:
         question = delivery.questions.read(query_string)
         if question is None:
             return None, None
-        document = question.document or _known_document(scope, question)
+        documents = getattr(scope["app"].state, "documents", None)
+        if documents is None:
+            return None, None
+        document = question.document or documents.known(question.document_hash)
         if document is None:
             return None, None
+        if settings.trusted_documents and not documents.is_trusted(question.document_hash):
+            return None, None  # the endpoint refuses it, or runs it for staff
         accept = headers.get(b"accept")
         media_type = negotiate_media_type(accept.decode("latin-1") if accept else None)
         if media_type is None:
@@ -467,14 +472,6 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
 def _digest(*parts: str) -> str:
     digest = hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass")).digest()
     return base64.urlsafe_b64encode(digest[:18]).decode()
-
-
-def _known_document(scope: Scope, question: Question) -> str | None:
-    documents = getattr(scope["app"].state, "documents", None)
-    if documents is None:
-        return None
-    known: str | None = documents.known(question.document_hash)
-    return known
 
 
 def _identity(scope: Scope, principal: Principal | None) -> str:
