@@ -33,7 +33,7 @@ from service.delivery import ratelimit
 from service.delivery.cache import Answer, LocalCache, SharedCache
 from service.delivery.compression import compress, negotiate_encoding
 from service.delivery.freshness import Freshness
-from service.delivery.plan import Question, Questions, Shapes, pinned_releases
+from service.delivery.plan import Questions, Shapes, pinned_releases
 from service.delivery.ratelimit import Decision, RateLimits
 from service.graphql.router import negotiate_media_type
 from service.observability import current_request, current_request_id, note_cache
