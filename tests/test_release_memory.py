@@ -33,13 +33,14 @@ from service.content import reading
 from service.content.memory import HeldLiveRepository, ReleaseHolder, ReleaseMemory
 from service.content.models import EntryKind, Release
 from service.content.operations import bootstrap_development, in_transaction
-from service.content.reading import Reader, parse_locale
+from service.content.reading import ProductCriteria, Reader, parse_locale
 from service.content.repository import (
     REVISION_FIELDS,
     LiveFilter,
     LiveRepository,
     LocalePreference,
 )
+from service.content.served import recording
 from service.graphql import context as graphql_context
 from service.graphql.queries import encode_change_cursor, encode_cursor
 from tests.conftest import DATABASES, SEED, fresh_database
@@ -735,3 +736,19 @@ def test_held_revisions_are_shared_between_releases(history: History) -> None:
     ]
     assert len(shared) > 10
     assert all(six.by_revision[rid].revision is five.by_revision[rid].revision for rid in shared)
+
+
+def test_the_entries_an_answer_shows_are_noted_for_its_cache_tags(history: History) -> None:
+    async def read(session: AsyncSession) -> tuple[set[str], list[str]]:
+        reader = Reader(session, default_locale="en-US", releases=reading.ReleaseCache())
+        view = await reader.require_release(None)
+        with recording() as noted:
+            page = await reader.product_page(
+                view, reader.locales("fr-FR"), "FR", ProductCriteria(category="skincare")
+            )
+        shown = page.snippets + page.takeaways + page.disclaimers
+        return noted, [entry.key for entry in shown]
+
+    noted, shown = asyncio.run(in_transaction(history.settings, read))
+    assert noted == set(shown)
+    assert "cosmetic-claims-eu-uk" in noted  # a disclaimer the page requires
