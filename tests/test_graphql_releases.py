@@ -176,9 +176,11 @@ def statements_per_request(settings: Settings, query: str) -> tuple[int, dict[st
     return count, result
 
 
+# a warm release is read from memory: the one statement left asks for the latest release's
+# number (none when the delivery layer has already read it for the request)
 @pytest.mark.parametrize(
     ("query", "budget"),
-    [(PRODUCT_PAGE, 16), (FIFTY_SNIPPETS, 13)],
+    [(PRODUCT_PAGE, 1), (FIFTY_SNIPPETS, 1)],
     ids=["productPage", "snippets50"],
 )
 def test_sql_statements_do_not_grow_with_the_number_of_items(
@@ -205,8 +207,7 @@ def test_sql_statements_do_not_grow_with_the_number_of_items(
         return len(result["snippets"]["edges"])
 
     assert items(many) >= items(few) * 4
-    assert many_statements == few_statements
-    assert few_statements <= budget
+    assert many_statements == few_statements == budget
 
 
 # --- production ---------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import islice
+from itertools import groupby, islice
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -320,6 +320,10 @@ def _key_of(shown: Shown) -> str:
     return shown.served.entry.key
 
 
+def _locale_of(shown: Shown) -> str:
+    return shown.served.entry.locale
+
+
 def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any, size: int) -> None:
     cache[key] = value
     while len(cache) > size:
@@ -389,7 +393,7 @@ def build_release(
             entry_id=entry_id,
             key=kinds[entry_id][0],
             kind=kinds[entry_id][1],
-            shown=tuple(sorted(shown, key=lambda s: s.served.entry.locale)),
+            shown=tuple(shown) if len(shown) == 1 else tuple(sorted(shown, key=_locale_of)),
         )
         for entry_id, shown in by_entry.items()
     ]
@@ -408,24 +412,20 @@ def _revisions(
     shared: _Shared,
 ) -> dict[int, HeldRevision]:
     """The revisions of the rows, taken from the pool when another held release has them."""
-    attached: dict[int, list[list[str]]] = {}
-    for index, revision_id, value in ((row[0], row[1], row[2]) for row in content.attached):
-        lists = attached.get(revision_id)
-        if lists is None:
-            lists = attached[revision_id] = [[] for _ in ATTACHED]
-        lists[index].append(shared.text(value))
-    none: list[list[str]] = [[] for _ in ATTACHED]
+    # per list, per revision: its values (the rows come by list, revision and position)
+    attached: list[dict[int, Strings]] = [{} for _ in ATTACHED]
+    for (index, revision_id), rows in groupby(content.attached, key=lambda row: row[:2]):
+        attached[index][revision_id] = shared.strings(shared.text(row[2]) for row in rows)
     found: dict[int, HeldRevision] = {}
     for row in content.revisions:
         revision_id = row[0]
         held = pool.get(revision_id)
         if held is None:
-            lists = attached.get(revision_id, none)
             values: list[Any] = list(row)
             for index in _SHARED_FIELDS:
                 if values[index] is not None:
                     values[index] = shared.text(values[index])
-            values.extend(shared.strings(attached_list) for attached_list in lists)
+            values.extend(lists.get(revision_id, ()) for lists in attached)
             held = HeldRevision(*values)
             pool[revision_id] = held
         found[revision_id] = held

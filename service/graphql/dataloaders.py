@@ -1,4 +1,5 @@
-"""Per-request DataLoaders: one SQL statement per batch of fields, never one per item."""
+"""Per-request DataLoaders: one lookup per batch of fields, never one per item; from the
+release held in memory, or one SQL statement per batch when it is not held."""
 
 from __future__ import annotations
 
