@@ -172,6 +172,9 @@ class ReleaseMemory:
         self.log_releases, self.log_entries, self.log_locales = log
         self._chosen: OrderedDict[tuple[Any, ...], list[Shown]] = OrderedDict()
         self._counts: OrderedDict[tuple[Any, ...], int] = OrderedDict()
+        self._indexes: OrderedDict[
+            tuple[Any, ...], tuple[list[Shown], dict[tuple[str, str], list[int]]]
+        ] = OrderedDict()
 
     def shown(self) -> Iterator[Shown]:
         for entry in self.entries:
@@ -198,7 +201,7 @@ class ReleaseMemory:
         chosen = self._chosen_of(kind, locales, where)
         start = 0 if after_key is None else bisect_right(chosen, after_key, key=_key_of)
         found: list[LiveEntry] = []
-        for shown in islice(chosen, start, None):
+        for shown in self._narrowed(kind, locales, where, chosen, start):
             if self._matches(shown, where):
                 found.append(shown.served.entry)
                 if limit is not None and len(found) >= limit:
@@ -210,7 +213,8 @@ class ReleaseMemory:
         count = self._counts.get(key)
         if count is None:
             chosen = self._chosen_of(kind, locales, where)
-            count = sum(1 for shown in chosen if self._matches(shown, where))
+            narrowed = self._narrowed(kind, locales, where, chosen, 0)
+            count = sum(1 for shown in narrowed if self._matches(shown, where))
             _remember(self._counts, key, count, 256)
         return count
 
@@ -282,6 +286,50 @@ class ReleaseMemory:
         if where.keys is None:
             _remember(self._chosen, key, chosen, 32)
         return chosen
+
+    def _narrowed(
+        self,
+        kind: str,
+        locales: LocalePreference,
+        where: LiveFilter,
+        chosen: list[Shown],
+        start: int,
+    ) -> Iterable[Shown]:
+        """The served (entry, locale)s from position `start` that can match `where`, by key:
+        through an index of what the served revisions carry when `where` names topics or
+        conditions, so that a product page costs the same whatever the release's size."""
+        if where.keys is not None or where.any_citations or where.approved_between is not None:
+            return islice(chosen, start, None)
+        index = self._index_of((kind, locales, where.market, where.any_markets), chosen)
+        if where.any_topics or where.any_conditions:
+            positions: set[int] = set()
+            for topic in where.any_topics:
+                positions.update(index.get(("topic", topic), ()))
+            for condition in where.any_conditions:
+                positions.update(index.get(("condition", condition), ()))
+        elif where.topics:
+            positions = set(index.get(("topic", where.topics[0]), ()))
+        elif where.conditions:
+            positions = set(index.get(("condition", where.conditions[0]), ()))
+        else:
+            return islice(chosen, start, None)
+        return (chosen[position] for position in sorted(positions) if position >= start)
+
+    def _index_of(
+        self, key: tuple[Any, ...], chosen: list[Shown]
+    ) -> dict[tuple[str, str], list[int]]:
+        """Positions in `chosen` by each topic and condition its revisions carry."""
+        index = self._indexes.get(key)
+        if index is not None and index[0] is chosen:
+            return index[1]
+        positions: dict[tuple[str, str], list[int]] = {}
+        for position, shown in enumerate(chosen):
+            for topic in shown.revision.topics:
+                positions.setdefault(("topic", topic), []).append(position)
+            for condition in shown.revision.conditions:
+                positions.setdefault(("condition", condition), []).append(position)
+        _remember(self._indexes, key, (chosen, positions), 32)
+        return positions
 
     def _matches(self, shown: Shown, where: LiveFilter) -> bool:
         """The conditions of `where` on the revision served, as the SQL reads state them."""

@@ -11,6 +11,7 @@ from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
 )
 from strawberry.tools import merge_types
@@ -41,6 +42,10 @@ class ContentSchema(strawberry.Schema):
         return
 
 
+# parsed documents kept (an LRU): far more than the operations partners' pages use
+PARSED_DOCUMENTS = 512
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
     # The depth and alias limiters make a new rule class each time one is built; built once
     # here, the rules are the same objects for every operation, so a document's validation
@@ -52,6 +57,9 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     # factories, not instances: an extension keeps per-operation state, so each operation
     # gets its own
     extensions: list[Any] = [
+        # the same parsed document for the same text: parsing is skipped, and SchemaPrivacy's
+        # validation (cached by document) is too, for the few documents partners send
+        partial(ParserCache, maxsize=PARSED_DOCUMENTS),
         partial(AddValidationRules, rules),
         partial(MaxTokensLimiter, max_token_count=settings.graphql_max_tokens),
         partial(ErrorCodes, hide_internal_errors=settings.is_production),
