@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
+from starlette.types import Receive, Scope, Send
 
 from service.config import Settings
 from service.console.routes import mount_console
@@ -24,6 +25,7 @@ from service.content.reading import ReleaseCache
 from service.db import create_engine_for, create_sessionmaker, is_unavailable
 from service.delivery.bundles import BundleHashes
 from service.delivery.documents import DocumentStore
+from service.delivery.fastlane import FastLane
 from service.delivery.gate import Delivery, DeliveryGate
 from service.delivery.routes import router as bundles
 from service.delivery.webhook_repository import WebhookRepository
@@ -50,6 +52,20 @@ from service.observability import (
 )
 
 logger = logging.getLogger("service.app")
+
+
+class ContentAPI(FastAPI):
+    """The application, with the fast lane in front of everything else: a GraphQL GET the
+    delivery gate has just answered from its cache is answered again from there, by the
+    same request bytes, before any other layer runs (service/delivery/fastlane.py)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lane: FastLane | None = getattr(self.state, "fast_lane", None)
+        if lane is None or not FastLane.eligible(scope):
+            await super().__call__(scope, receive, send)
+            return
+        if not await lane.answer(scope, send):
+            await super().__call__(scope, receive, lane.learning(scope, send))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -92,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await engine.dispose()
             await app.state.probe_engine.dispose()
 
-    app = FastAPI(
+    app = ContentAPI(
         title="Gut–skin content API",
         lifespan=lifespan,
         docs_url=None if settings.is_production else "/docs",
@@ -103,6 +119,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.bundle_hashes = BundleHashes()
     app.state.documents = DocumentStore.for_settings(settings)
     app.state.delivery = Delivery(settings)
+    app.state.fast_lane = FastLane(
+        app.state.delivery.freshness, app.state.delivery.keys, app.state.delivery.limits
+    )
     # innermost of the layers: cached answers, 304s and rate limits, before FastAPI routes
     # anything; CORS and Observability (added after, so outside it) see its answers too
     app.add_middleware(DeliveryGate, settings=settings)

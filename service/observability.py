@@ -120,7 +120,19 @@ def note_cache(result: str) -> None:
 
 def request_id_from(headers: Mapping[str, str]) -> str:
     incoming = headers.get(REQUEST_ID_HEADER, "")
-    return incoming if _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    return incoming if _SANE_REQUEST_ID.fullmatch(incoming) else fresh_request_id()
+
+
+def sane_request_id(incoming: bytes | None) -> str | None:
+    """An incoming request id worth keeping, or None."""
+    if incoming is None:
+        return None
+    text = incoming.decode("latin-1")
+    return text if _SANE_REQUEST_ID.fullmatch(text) else None
+
+
+def fresh_request_id() -> str:
+    return uuid.uuid4().hex
 
 
 def caller_of(authorization: str | None) -> str:
@@ -414,31 +426,38 @@ class Observability:
         await send({"type": "http.response.body", "body": body})
 
     def _account(self, scope: Scope, record: RequestLog, status: int, elapsed: float) -> None:
-        route = route_label(scope)
-        operation = operation_label(record.operation)
-        method = str(scope.get("method", ""))
-        _requests(route, method, str(status), operation).inc()
-        _latency(route, method, operation).observe(elapsed)
-        if record.database_unavailable:
-            DATABASE_UNAVAILABLE.inc()
-        app = scope.get("app")
-        observe_pool(getattr(getattr(app, "state", None), "engine", None))
-        client = scope.get("client")
-        fields = {
-            "request_id": record.request_id,
-            "method": method,
-            "path": scope.get("path", ""),
-            "route": route,
-            "status": status,
-            "duration_ms": round(elapsed * 1000, 2),
-            "caller": record.caller,
-            "operation": record.operation,
-            "cache": record.cache,
-            "client": client[0] if client else None,
-        }
-        level = logging.WARNING if status >= 500 else logging.INFO
-        if not _ACCESS_LOG.write(level, fields):
-            logger.log(level, "request", **fields)
+        account(scope, record, status, elapsed)
+
+
+def account(
+    scope: Scope, record: RequestLog, status: int, elapsed: float, *, route: str | None = None
+) -> None:
+    """Count and log one answered request (once, whichever layer answered it)."""
+    route = route or route_label(scope)
+    operation = operation_label(record.operation)
+    method = str(scope.get("method", ""))
+    _requests(route, method, str(status), operation).inc()
+    _latency(route, method, operation).observe(elapsed)
+    if record.database_unavailable:
+        DATABASE_UNAVAILABLE.inc()
+    app = scope.get("app")
+    observe_pool(getattr(getattr(app, "state", None), "engine", None))
+    client = scope.get("client")
+    fields = {
+        "request_id": record.request_id,
+        "method": method,
+        "path": scope.get("path", ""),
+        "route": route,
+        "status": status,
+        "duration_ms": round(elapsed * 1000, 2),
+        "caller": record.caller,
+        "operation": record.operation,
+        "cache": record.cache,
+        "client": client[0] if client else None,
+    }
+    level = logging.WARNING if status >= 500 else logging.INFO
+    if not _ACCESS_LOG.write(level, fields):
+        logger.log(level, "request", **fields)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -320,3 +320,39 @@ def test_partner_answers_are_kept_apart_and_a_revoked_key_is_refused_at_once(
     assert "revoked" in refused.json()["errors"][0]["message"]
     outside = product_page(app_client, {**PRODUCT, "market": "GB"}, authorization=f"Bearer {us}")
     assert outside.status_code == 401
+
+
+def test_a_repeated_get_is_answered_before_the_application_runs(
+    app_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.delivery.gate import DeliveryGate
+
+    planned: list[str] = []
+    original = DeliveryGate._get
+
+    async def counted(self: DeliveryGate, scope: Any, *args: Any) -> None:
+        planned.append(scope["path"])
+        await original(self, scope, *args)
+
+    monkeypatch.setattr(DeliveryGate, "_get", counted)
+    first = product_page(app_client)  # computed and stored: the fast lane learns it
+    assert len(planned) == 1
+    second = product_page(app_client)
+    repeats = [product_page(app_client, **{"x-request-id": f"repeat-{n}"}) for n in range(3)]
+    revalidated = product_page(app_client, **{"if-none-match": first.headers["etag"]})
+    assert len(planned) == 1  # neither FastAPI nor the gate ran for these
+    for number, repeat in enumerate(repeats):
+        assert repeat.content == first.content
+        assert repeat.headers["etag"] == first.headers["etag"]
+        assert repeat.headers["cache-status"] == "contentapi; hit"
+        assert repeat.headers["x-request-id"] == f"repeat-{number}"
+        assert repeat.headers["x-content-type-options"] == "nosniff"
+        assert repeat.headers["cache-control"] == second.headers["cache-control"]
+    assert revalidated.status_code == 304
+    assert revalidated.content == b""
+    assert (
+        "content-length" not in revalidated.headers or revalidated.headers["content-length"] == "0"
+    )
+    # a browser's request (with an Origin) goes through CORS, so never by the fast lane
+    product_page(app_client, origin="https://shop.example.com")
+    assert len(planned) == 2

@@ -31,6 +31,8 @@ class KeyCache:
         self._held: OrderedDict[bytes, tuple[Principal, float]] = OrderedDict()
         self._generation = generations.KEYS.value
         self._revocations: object = None
+        # counts the clears: what was answered for a key held before one no longer holds
+        self.epoch = 0
 
     @staticmethod
     def _fingerprint(authorization: str) -> bytes:
@@ -39,6 +41,7 @@ class KeyCache:
 
     def clear(self) -> None:
         self._held.clear()
+        self.epoch += 1
 
     def revocations_seen(self, mark: object) -> None:
         """The database's revocation mark as polled: a change clears every key held."""
@@ -47,11 +50,16 @@ class KeyCache:
                 self.clear()
             self._revocations = mark
 
-    def held(self, authorization: str) -> Principal | None:
-        """The principal of a key checked recently, without I/O; None when it must be checked."""
+    def current_epoch(self) -> int:
+        """The count of clears, this process's own revocations taken into account."""
         if generations.KEYS.value != self._generation:
             self._generation = generations.KEYS.value
             self.clear()
+        return self.epoch
+
+    def held(self, authorization: str) -> Principal | None:
+        """The principal of a key checked recently, without I/O; None when it must be checked."""
+        self.current_epoch()
         fingerprint = self._fingerprint(authorization)
         found = self._held.get(fingerprint)
         if found is None:

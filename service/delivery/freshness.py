@@ -40,6 +40,11 @@ class Freshness:
         self._background: set[asyncio.Task[None]] = set()
         self._polling = False
 
+    @property
+    def generation(self) -> int:
+        """The count of this process's publishes that `latest` takes into account."""
+        return self._generation
+
     async def latest_release(self, sessions: async_sessionmaker[AsyncSession]) -> int | None:
         """The latest release id. A known answer is given at once, and checked again in the
         background when it is older than the interval; a request waits for the database only

@@ -32,6 +32,7 @@ from service.content.served import recording
 from service.delivery import ratelimit
 from service.delivery.cache import Answer, LocalCache, SharedCache
 from service.delivery.compression import compress, negotiate_encoding
+from service.delivery.fastlane import Mark
 from service.delivery.freshness import Freshness
 from service.delivery.plan import Questions, Shapes, pinned_releases
 from service.delivery.ratelimit import Decision, RateLimits
@@ -170,6 +171,7 @@ class DeliveryGate:
                 await _too_many(send, decision)
                 return
             note_cache("hit")
+            _mark(scope, plan, principal, identity)
             await _send_not_modified(send, delivery, plan, coding, decision)
             return
         answer = await delivery.stored(plan.key)
@@ -179,6 +181,7 @@ class DeliveryGate:
                 await _too_many(send, decision)
                 return
             note_cache("hit")
+            _mark(scope, plan, principal, identity)
             await self._send_answer(send, delivery, plan, answer, coding, decision, b"hit")
             return
         decision = await self._spend(delivery, identity, ratelimit.EXECUTED)
@@ -186,7 +189,9 @@ class DeliveryGate:
             await _too_many(send, decision)
             return
         note_cache("miss")
-        await self._compute(scope, receive, send, delivery, plan, coding, decision)
+        await self._compute(
+            scope, receive, send, delivery, plan, coding, decision, (principal, identity)
+        )
 
     async def _plan(
         self, scope: Scope, delivery: Delivery, headers: dict[bytes, bytes]
@@ -342,6 +347,7 @@ class DeliveryGate:
         plan: Plan,
         coding: str | None,
         decision: Decision | None,
+        caller: tuple[Principal | None, str],
     ) -> None:
         captured = _Captured()
         with recording() as served:
@@ -366,6 +372,7 @@ class DeliveryGate:
         tags = _tags(plan.tags, served)
         answer = Answer(body, captured.content_type, tags, plan.pinned)
         await delivery.store(plan.key, plan.question_key, answer)
+        _mark(scope, plan, *caller)
         await self._send_answer(send, delivery, plan, answer, coding, decision, b"fwd=miss; stored")
 
     # --- anything else -------------------------------------------------------------------
@@ -467,6 +474,19 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
         name = name.lower()
         found[name] = found[name] + b", " + value if name in found else value
     return found
+
+
+def _mark(scope: Scope, plan: Plan, principal: Principal | None, identity: str) -> None:
+    """Tell the fast lane it may repeat this answer (service/delivery/fastlane.py)."""
+    state = scope.setdefault("state", {})
+    record = current_request()
+    state["fast_lane"] = Mark(
+        key=plan.key,
+        latest=None if plan.pinned else state.get("latest_release"),
+        identity=identity,
+        caller=record.caller if record else "anonymous",
+        operation=record.operation if record else None,
+    )
 
 
 def _digest(*parts: str) -> str:

@@ -61,17 +61,26 @@ class RateLimits:
         if client is not None:
             await client.aclose()
 
+    @property
+    def local_only(self) -> bool:
+        return self._shared is None
+
+    def spend_local(self, identity: str, cost: int) -> Decision:
+        """As `spend`, for limits kept in this process: no I/O, no await."""
+        allowed = self._local.hit(self.item, identity, cost=cost)
+        stats = self._local.get_window_stats(self.item, identity)
+        reset = max(0, math.ceil(stats.reset_time - time.time()))
+        return Decision(allowed, self.item.amount, stats.remaining, reset, self.window)
+
     async def spend(self, identity: str, cost: int) -> Decision:
         """Take `cost` units from `identity`'s window, when it has them."""
         if self._shared is None:
-            allowed = self._local.hit(self.item, identity, cost=cost)
-            stats = self._local.get_window_stats(self.item, identity)
-        else:
-            try:
-                allowed = await self._shared.hit(self.item, identity, cost=cost)
-                stats = await self._shared.get_window_stats(self.item, identity)
-            except Exception as exc:  # a limiter that fails never refuses a partner
-                logger.warning("rate limits not checked: %s", exc)
-                return Decision(True, self.item.amount, self.item.amount, 0, self.window)
+            return self.spend_local(identity, cost)
+        try:
+            allowed = await self._shared.hit(self.item, identity, cost=cost)
+            stats = await self._shared.get_window_stats(self.item, identity)
+        except Exception as exc:  # a limiter that fails never refuses a partner
+            logger.warning("rate limits not checked: %s", exc)
+            return Decision(True, self.item.amount, self.item.amount, 0, self.window)
         reset = max(0, math.ceil(stats.reset_time - time.time()))
         return Decision(allowed, self.item.amount, stats.remaining, reset, self.window)
