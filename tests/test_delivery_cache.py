@@ -356,3 +356,27 @@ def test_a_repeated_get_is_answered_before_the_application_runs(
     # a browser's request (with an Origin) goes through CORS, so never by the fast lane
     product_page(app_client, origin="https://shop.example.com")
     assert len(planned) == 2
+
+
+def test_the_fast_lane_relearns_an_answer_once_its_lifetime_is_over(
+    app_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.delivery import fastlane
+    from service.delivery.gate import DeliveryGate
+
+    planned: list[str] = []
+    original = DeliveryGate._get
+
+    async def counted(self: DeliveryGate, scope: Any, *args: Any) -> None:
+        planned.append(scope["path"])
+        await original(self, scope, *args)
+
+    monkeypatch.setattr(DeliveryGate, "_get", counted)
+    monkeypatch.setattr(fastlane, "LIFETIME", 0.0)
+    product_page(app_client)
+    product_page(app_client)  # too old at once: planned again, and learned again
+    assert len(planned) == 2
+    monkeypatch.setattr(fastlane, "LIFETIME", 60.0)
+    product_page(app_client)  # learned with the new lifetime
+    product_page(app_client)
+    assert len(planned) == 3

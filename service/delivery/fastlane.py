@@ -177,7 +177,7 @@ class FastLane:
         ]
         not_modified = [(n, v) for n, v in headers if n.lower() not in _BODY_HEADERS]
         learned = self._learned.get(made_from)
-        if learned is None or learned.mark != mark:
+        if learned is None or learned.mark != mark or not self._holds(learned):
             learned = Learned(
                 mark,
                 self.keys.current_epoch(),
