@@ -92,6 +92,9 @@ def test_a_get_carries_a_strong_etag_and_a_match_is_304_without_running_anything
     }
     assert "release-1" in first.headers["surrogate-key"].split()
     assert "release-1" in first.headers["cache-tag"].split(",")
+    assert first.headers["cache-status"] == "contentapi; fwd=miss"  # asked once: not kept
+    kept = product_page(app_client)
+    assert kept.headers["cache-status"] == "contentapi; fwd=miss; stored"
 
     statements = Statements(app_client)
     again = product_page(app_client)
@@ -133,6 +136,7 @@ def test_a_pinned_answer_is_immutable_and_latest_follows_a_publish_at_once(
 ) -> None:
     with TestClient(create_app(fresh)) as client:
         pinned = product_page(client, {**PRODUCT, "release": 1})
+        product_page(client, {**PRODUCT, "release": 1})  # asked twice: kept
         latest = product_page(client)
         assert pinned.headers["cache-control"] == "public, max-age=31536000, immutable"
         assert latest.headers["cache-control"].startswith("public, max-age=60")
@@ -240,12 +244,12 @@ def test_over_the_rate_limit_is_429_and_cached_answers_cost_less(fresh: Settings
         first = product_page(client)  # executed: 10
         assert first.headers["ratelimit-policy"] == '"partner";q=40;w=60'
         assert first.headers["ratelimit"].startswith('"partner";r=30;')
+        product_page(client)  # executed again, and kept: 10
         etag = first.headers["etag"]
         for _ in range(10):  # 304s: 1 each
             assert product_page(client, **{"if-none-match": etag}).status_code == 304
-        assert product_page(client).headers["ratelimit"].startswith('"partner";r=18;')  # hit: 2
-        client.post("/graphql", json={"query": "{ __typename }"})  # executed: 10
-        refused = client.post("/graphql", json={"query": "{ __typename }"})
+        assert product_page(client).headers["ratelimit"].startswith('"partner";r=8;')  # hit: 2
+        refused = client.post("/graphql", json={"query": "{ __typename }"})  # would cost 10
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) >= 1
     assert refused.headers["cache-control"] == "no-store"
@@ -266,8 +270,9 @@ def shared_redis() -> Iterator[str]:
 def test_instances_share_answers_and_rate_limits_through_redis(
     fresh: Settings, shared_redis: str
 ) -> None:
-    shared = fresh.model_copy(update={"redis_url": shared_redis, "rate_limit": "25/minute"})
+    shared = fresh.model_copy(update={"redis_url": shared_redis, "rate_limit": "35/minute"})
     with TestClient(create_app(shared)) as one, TestClient(create_app(shared)) as two:
+        product_page(one)
         computed = product_page(one)
         assert computed.headers["cache-status"] == "contentapi; fwd=miss; stored"
         statements = Statements(two)
@@ -276,7 +281,7 @@ def test_instances_share_answers_and_rate_limits_through_redis(
         assert from_redis.content == computed.content
         assert from_redis.headers["etag"] == computed.headers["etag"]
         assert len(statements) == 0
-        # 10 + 2 spent; the same caller's executed operation on the other instance takes 10
+        # 10 + 10 + 2 spent; the same caller's executed operation elsewhere takes the rest
         assert one.post("/graphql", json={"query": "{ __typename }"}).status_code == 200
         assert two.post("/graphql", json={"query": "{ __typename }"}).status_code == 429
 
@@ -287,6 +292,7 @@ def test_redis_going_away_never_fails_a_request(fresh: Settings) -> None:
     )
     with TestClient(create_app(nowhere)) as client:
         first = product_page(client)
+        product_page(client)
         second = product_page(client)
     assert first.status_code == second.status_code == 200
     assert second.headers["cache-status"] == "contentapi; hit"  # from this process's cache
@@ -311,6 +317,7 @@ def test_partner_answers_are_kept_apart_and_a_revoked_key_is_refused_at_once(
     assert as_us.status_code == as_both.status_code == 200
     assert as_us.headers["etag"] != as_both.headers["etag"]  # another scope, another answer
     assert "Authorization" in as_us.headers["vary"]
+    product_page(app_client, authorization=f"Bearer {us}")  # asked twice: kept
     assert product_page(app_client, authorization=f"Bearer {us}").headers["cache-status"] == (
         "contentapi; hit"
     )
@@ -335,12 +342,12 @@ def test_a_repeated_get_is_answered_before_the_application_runs(
         await original(self, scope, *args)
 
     monkeypatch.setattr(DeliveryGate, "_get", counted)
-    first = product_page(app_client)  # computed and stored: the fast lane learns it
-    assert len(planned) == 1
-    second = product_page(app_client)
+    first = product_page(app_client)  # computed once: not kept
+    second = product_page(app_client)  # asked again: kept, and the fast lane learns it
+    assert len(planned) == 2
     repeats = [product_page(app_client, **{"x-request-id": f"repeat-{n}"}) for n in range(3)]
     revalidated = product_page(app_client, **{"if-none-match": first.headers["etag"]})
-    assert len(planned) == 1  # neither FastAPI nor the gate ran for these
+    assert len(planned) == 2  # neither FastAPI nor the gate ran for these
     for number, repeat in enumerate(repeats):
         assert repeat.content == first.content
         assert repeat.headers["etag"] == first.headers["etag"]
@@ -355,7 +362,7 @@ def test_a_repeated_get_is_answered_before_the_application_runs(
     )
     # a browser's request (with an Origin) goes through CORS, so never by the fast lane
     product_page(app_client, origin="https://shop.example.com")
-    assert len(planned) == 2
+    assert len(planned) == 3
 
 
 def test_the_fast_lane_relearns_an_answer_once_its_lifetime_is_over(
@@ -374,9 +381,10 @@ def test_the_fast_lane_relearns_an_answer_once_its_lifetime_is_over(
     monkeypatch.setattr(DeliveryGate, "_get", counted)
     monkeypatch.setattr(fastlane, "LIFETIME", 0.0)
     product_page(app_client)
+    product_page(app_client)  # kept, and learned
     product_page(app_client)  # too old at once: planned again, and learned again
-    assert len(planned) == 2
+    assert len(planned) == 3
     monkeypatch.setattr(fastlane, "LIFETIME", 60.0)
     product_page(app_client)  # learned with the new lifetime
     product_page(app_client)
-    assert len(planned) == 3
+    assert len(planned) == 4

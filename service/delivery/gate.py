@@ -50,6 +50,7 @@ CODING_SUFFIX = {"br": "-br", "gzip": "-gz"}
 # questions whose last stored answer is remembered, to answer from it while the database is away
 FALLBACK_SIZE = 10_000
 PLANS_SIZE = 4_096
+ASKED_SIZE = 8_192
 
 
 @dataclass
@@ -66,6 +67,8 @@ class Delivery:
     limits: RateLimits | None = None
     freshness: Freshness = field(init=False)
     fallback: OrderedDict[str, str] = field(default_factory=OrderedDict)
+    # the keys of answers computed once and not kept: kept when asked again (`_admitted`)
+    asked: OrderedDict[str, None] = field(default_factory=OrderedDict)
     # plans by what they were made from (URL, key, Accept, latest release): a partner's build
     # repeats the same GETs, so most are planned once
     plans: OrderedDict[tuple[bytes, ...], tuple[Plan, Principal | None]] = field(
@@ -104,9 +107,23 @@ class Delivery:
                 self.local.put(key, answer)
         return answer
 
-    async def store(self, key: str, question_key: str, answer: Answer) -> None:
-        if self.local is None:
-            return
+    def _admitted(self, key: str) -> bool:
+        """Whether to keep an answer: once its question is asked a second time. Most of a
+        build's questions are asked once (a page per product), and keeping each of those would
+        push out the answers that are asked again and again, and grow the process to the
+        cache's bound for nothing."""
+        if key in self.asked:
+            del self.asked[key]
+            return True
+        self.asked[key] = None
+        if len(self.asked) > ASKED_SIZE:
+            self.asked.popitem(last=False)
+        return False
+
+    async def store(self, key: str, question_key: str, answer: Answer) -> bool:
+        """Keep an answer, when it is worth keeping; whether it was kept."""
+        if self.local is None or not self._admitted(key):
+            return False
         self.local.put(key, answer)
         self.fallback[question_key] = key
         self.fallback.move_to_end(question_key)
@@ -114,6 +131,7 @@ class Delivery:
             self.fallback.popitem(last=False)
         if self.shared is not None:
             await self.shared.put(key, answer)
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,9 +389,12 @@ class DeliveryGate:
             return
         tags = _tags(plan.tags, served)
         answer = Answer(body, captured.content_type, tags, plan.pinned)
-        await delivery.store(plan.key, plan.question_key, answer)
-        _mark(scope, plan, *caller)
-        await self._send_answer(send, delivery, plan, answer, coding, decision, b"fwd=miss; stored")
+        if await delivery.store(plan.key, plan.question_key, answer):
+            _mark(scope, plan, *caller)
+            status = b"fwd=miss; stored"
+        else:
+            status = b"fwd=miss"
+        await self._send_answer(send, delivery, plan, answer, coding, decision, status)
 
     # --- anything else -------------------------------------------------------------------
 
