@@ -212,3 +212,22 @@ def test_bundles_follow_the_same_caller_rules(
     production = Settings(database_url=database, env=Environment.PRODUCTION)
     with TestClient(create_app(production)) as locked:
         assert locked.get("/bundles/1/en-US.json").status_code == 401
+
+
+def test_a_refused_field_beside_fields_still_reading_is_an_error_never_a_500(
+    client: TestClient, us_key: str
+) -> None:
+    # history is for staff: refused at once, while its siblings are still reading
+    query = """{ a: snippets(filter: {market: "US"}, first: 5) { totalCount }
+      b: changes(since: 0, first: 3) { totalCount }
+      c: history(key: "probiotics") { number }
+      d: snippets(first: 50) { totalCount } }"""
+    for _ in range(3):
+        status, body = ask(client, query, us_key)
+        assert status == 200, body
+        assert code_of(body) == "FORBIDDEN"
+        assert body["errors"][0]["path"] == ["c"]
+    # and the next request is answered as usual
+    status, body = ask(client, SNIPPET_KEYS, us_key)
+    assert status == 200
+    assert body["data"]["snippets"]["nodes"]

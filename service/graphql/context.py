@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
+from sqlalchemy.exc import PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.fastapi import BaseContext
 from strawberry.types import Info as StrawberryInfo
@@ -63,7 +64,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             ):
                 await session.rollback()
             else:
-                await session.commit()
+                try:
+                    await session.commit()
+                except PendingRollbackError:
+                    # a query's field failed while a sibling field's statement was in flight,
+                    # and the statement was cancelled: queries only read (mutations run one
+                    # field at a time), so there is nothing to keep, and the answer stands
+                    await session.rollback()
         except BaseException:
             await session.rollback()
             raise
