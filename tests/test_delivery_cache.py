@@ -329,19 +329,25 @@ def test_partner_answers_are_kept_apart_and_a_revoked_key_is_refused_at_once(
     assert outside.status_code == 401
 
 
-def test_a_repeated_get_is_answered_before_the_application_runs(
-    app_client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def planned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The GETs the delivery gate planned: those the fast lane did not answer."""
     from service.delivery.gate import DeliveryGate
 
-    planned: list[str] = []
+    seen: list[str] = []
     original = DeliveryGate._get
 
     async def counted(self: DeliveryGate, scope: Any, *args: Any) -> None:
-        planned.append(scope["path"])
+        seen.append(scope["path"])
         await original(self, scope, *args)
 
     monkeypatch.setattr(DeliveryGate, "_get", counted)
+    return seen
+
+
+def test_a_repeated_get_is_answered_before_the_application_runs(
+    app_client: TestClient, planned: list[str]
+) -> None:
     first = product_page(app_client)  # computed once: not kept
     second = product_page(app_client)  # asked again: kept, and the fast lane learns it
     assert len(planned) == 2
@@ -366,19 +372,10 @@ def test_a_repeated_get_is_answered_before_the_application_runs(
 
 
 def test_the_fast_lane_relearns_an_answer_once_its_lifetime_is_over(
-    app_client: TestClient, monkeypatch: pytest.MonkeyPatch
+    app_client: TestClient, planned: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from service.delivery import fastlane
-    from service.delivery.gate import DeliveryGate
 
-    planned: list[str] = []
-    original = DeliveryGate._get
-
-    async def counted(self: DeliveryGate, scope: Any, *args: Any) -> None:
-        planned.append(scope["path"])
-        await original(self, scope, *args)
-
-    monkeypatch.setattr(DeliveryGate, "_get", counted)
     monkeypatch.setattr(fastlane, "LIFETIME", 0.0)
     product_page(app_client)
     product_page(app_client)  # kept, and learned
