@@ -78,7 +78,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
-        app.state.releases.memory.sessions = app.state.sessionmaker
+        # releases are loaded on connections of their own, outside the pool: a load that
+        # requests wait for never waits for a pooled connection one of them holds
+        loader_engine = create_engine_for(
+            settings.database_url, timeout=settings.database_timeout, poolclass=NullPool
+        )
+        app.state.releases.memory.sessions = create_sessionmaker(loader_engine)
         await app.state.documents.load(app.state.sessionmaker)
         # readiness opens a connection of its own each time: it asks whether this instance
         # can reach the database now, not whether the pool still holds an old connection
@@ -106,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await polling
             await delivery.close()
             await engine.dispose()
+            await loader_engine.dispose()
             await app.state.probe_engine.dispose()
 
     app = ContentAPI(

@@ -512,9 +512,10 @@ class ReleaseHolder:
 
     def __init__(self, keep: int = 4) -> None:
         self.keep = keep
-        # where loads read, in a transaction of their own: a load that other requests wait
-        # for must never wait for the locks of the request that happened to start it (set by
-        # the application once it has an engine; without it, loads use the reader's session)
+        # where loads read, in a transaction and on a connection of their own: a load that
+        # other requests wait for must never wait for the locks, or the pooled connections,
+        # of the requests that wait for it (set by the application once it has an engine;
+        # without it, loads use the reader's session)
         self.sessions: async_sessionmaker[AsyncSession] | None = None
         self.pool: weakref.WeakValueDictionary[int, HeldRevision] = weakref.WeakValueDictionary()
         self._held: OrderedDict[int, ReleaseMemory] = OrderedDict()
