@@ -213,7 +213,14 @@ class DocumentStore:
         """Trust schema/operations/ and the trusted documents of the database. A database that
         does not answer yet delays nothing: each document is looked up when first asked for."""
         self._sessionmaker = sessionmaker
-        for operation in operations_in(self.operations_dir):
+        operations = operations_in(self.operations_dir)
+        if not operations and self.trusted_documents:
+            logger.warning(
+                "%s holds no .graphql documents: partners may run only those staff added with "
+                "`contentapi documents add`",
+                self.operations_dir,
+            )
+        for operation in operations:
             self._trusted[operation.sha256] = operation.body
         try:
             async with sessionmaker() as session:

@@ -224,7 +224,7 @@ DOCUMENT_REFUSAL_STATUS = {
     PERSISTED_QUERY_HASH_MISMATCH: (status.HTTP_400_BAD_REQUEST, status.HTTP_400_BAD_REQUEST),
 }
 # a document whose request failed only for these reasons parsed and validated: it is kept
-DOCUMENT_SOUND_DESPITE = {"BAD_USER_INPUT", QUERY_TOO_COSTLY}
+REQUEST_ERRORS_OF_A_SOUND_DOCUMENT = {"BAD_USER_INPUT", QUERY_TOO_COSTLY}
 
 
 def _document_refusal(exc: DocumentRefused) -> RequestRefused:
@@ -240,7 +240,7 @@ def _document_is_sound(result: ExecutionResult) -> bool:
     if not is_request_error(result):
         return True
     codes = {(error.extensions or {}).get("code") for error in result.errors or []}
-    return codes <= DOCUMENT_SOUND_DESPITE
+    return codes <= REQUEST_ERRORS_OF_A_SOUND_DOCUMENT
 
 
 def _is_staff(caller: Principal | None) -> bool:
@@ -424,9 +424,9 @@ class ContentGraphQLRouter(GraphQLRouter[Context, None]):
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         # a GET that names its document by hash has no `query` either, yet it is an operation
         # (curl and CDNs send Accept: */*), not a browser asking for GraphiQL
-        return "extensions" not in request.query_params and super().should_render_graphql_ide(
-            request
-        )
+        if "extensions" in request.query_params:
+            return False
+        return super().should_render_graphql_ide(request)
 
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
