@@ -90,11 +90,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.probe_engine = create_engine_for(
             settings.database_url, timeout=settings.readiness_timeout, poolclass=NullPool
         )
+        # the freshness poll keeps one connection of its own: requests never wait for it,
+        # nor it for them, and the pool's gauge counts requests only
+        freshness_engine = create_engine_for(
+            settings.database_url, timeout=settings.database_timeout, pool_size=1
+        )
+        app.state.freshness_sessions = create_sessionmaker(freshness_engine)
         delivery: Delivery = app.state.delivery
         stop_worker = asyncio.Event()
         stop_polling = asyncio.Event()
         polling = asyncio.create_task(
-            delivery.freshness.run(app.state.sessionmaker, stop_polling), name="freshness"
+            delivery.freshness.run(app.state.freshness_sessions, stop_polling), name="freshness"
         )
         worker = None
         if settings.webhook_worker:
@@ -112,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await delivery.close()
             await engine.dispose()
             await loader_engine.dispose()
+            await freshness_engine.dispose()
             await app.state.probe_engine.dispose()
 
     app = ContentAPI(

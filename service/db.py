@@ -88,6 +88,7 @@ def create_engine_for(
     echo: bool = False,
     timeout: float | None = None,
     poolclass: type[Pool] | None = None,
+    pool_size: int | None = None,
 ) -> AsyncEngine:
     """The asyncio engine. With `timeout` (the service's), no wait on PostgreSQL is unbounded:
     connecting, each statement, and the wait for a pooled connection each give up after it,
@@ -97,11 +98,15 @@ def create_engine_for(
     options: dict[str, Any] = {"echo": echo}
     if poolclass is not None:
         options["poolclass"] = poolclass
+    elif pool_size is not None:
+        options |= {"pool_size": pool_size, "max_overflow": 0}
     if url.get_backend_name() == "postgresql":
         if poolclass is None:
             # pre-ping finds the connections a database restart or failover cut; the first
             # disconnect seen also discards every older pooled connection at once
             options |= {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}
+            if pool_size is not None:
+                options |= {"pool_size": pool_size, "max_overflow": 0}
             if timeout is not None:
                 options["pool_timeout"] = timeout
         if timeout is not None:

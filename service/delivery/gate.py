@@ -158,7 +158,7 @@ class DeliveryGate:
         headers = _headers(scope)
         if b"content-preview" not in headers:
             # the release every reader of this request reads as "latest": the one its ETag names
-            latest = await delivery.freshness.latest_release(state.sessionmaker)
+            latest = await delivery.freshness.latest_release(state.freshness_sessions)
             if latest:
                 scope.setdefault("state", {})["latest_release"] = latest
         if scope["method"] == "GET":
