@@ -228,6 +228,15 @@ async def _load(
     stop = asyncio.Event()
     began = time.monotonic()
 
+    def answered(started: float, response: httpx.Response) -> Answer:
+        return Answer(
+            started=started - began,
+            took=time.monotonic() - started,
+            status=response.status_code,
+            body=response.json(),
+            headers=response.headers,
+        )
+
     async def client(number: int, http: httpx.AsyncClient) -> None:
         asked = number
         while not stop.is_set():
@@ -238,15 +247,7 @@ async def _load(
                 json={"query": WEBHOOKS, "variables": {"all": asked % 2 == 0}},
                 headers={"authorization": f"Bearer {staff_key}"},
             )
-            answers.append(
-                Answer(
-                    started=started - began,
-                    took=time.monotonic() - started,
-                    status=response.status_code,
-                    body=response.json(),
-                    headers=response.headers,
-                )
-            )
+            answers.append(answered(started, response))
 
     async def cached_client(http: httpx.AsyncClient) -> None:
         asked = 0
@@ -255,15 +256,7 @@ async def _load(
             started = time.monotonic()
             variables = f'{{"key": "{KEYS[asked % 3]}"}}'
             response = await http.get("/graphql", params={"query": SNIPPET, "variables": variables})
-            cached.append(
-                Answer(
-                    started=started - began,
-                    took=time.monotonic() - started,
-                    status=response.status_code,
-                    body=response.json(),
-                    headers=response.headers,
-                )
-            )
+            cached.append(answered(started, response))
             await asyncio.sleep(0.05)
 
     async def probe(http: httpx.AsyncClient) -> dict[str, int]:

@@ -111,7 +111,7 @@ class FastLane:
             return False
         if_none_match = found.get(b"if-none-match")
         if if_none_match is not None:
-            if learned.etag is None or not _names(if_none_match, learned.mark.key):
+            if learned.etag is None or not names_answer(if_none_match, learned.mark.key):
                 return False
             status, head, body, cost = 304, learned.not_modified, b"", ratelimit.REVALIDATED
         elif learned.head is not None and learned.body is not None:
@@ -201,8 +201,11 @@ class FastLane:
             self._learned.popitem(last=False)
 
 
-def _names(if_none_match: bytes, key: str) -> bool:
-    """Whether If-None-Match names the answer, in any coding (as the gate compares)."""
+def names_answer(if_none_match: bytes | None, key: str) -> bool:
+    """Whether If-None-Match names the answer, in any of its codings (weak comparison, as
+    RFC 9110 asks for If-None-Match)."""
+    if not if_none_match:
+        return False
     wanted = key.encode()
     for tag in if_none_match.split(b","):
         tag = tag.strip().removeprefix(b"W/").strip(b'"')

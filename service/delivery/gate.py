@@ -32,7 +32,7 @@ from service.content.served import recording
 from service.delivery import ratelimit
 from service.delivery.cache import Answer, LocalCache, SharedCache
 from service.delivery.compression import compress, negotiate_encoding
-from service.delivery.fastlane import Mark
+from service.delivery.fastlane import Mark, names_answer
 from service.delivery.freshness import Freshness
 from service.delivery.plan import Questions, Shapes, pinned_releases
 from service.delivery.ratelimit import Decision, RateLimits
@@ -183,7 +183,7 @@ class DeliveryGate:
             return
         identity = _identity(scope, principal)
         coding = self._coding(headers)
-        if _matches(headers.get(b"if-none-match"), plan.key):
+        if names_answer(headers.get(b"if-none-match"), plan.key):
             decision = await self._spend(delivery, identity, ratelimit.REVALIDATED)
             if decision is not None and not decision.allowed:
                 await _too_many(send, decision)
@@ -415,8 +415,8 @@ class DeliveryGate:
             await _too_many(send, decision)
             return
         coding = self._coding(headers)
-        if coding is None and decision is None:
-            await self.app(scope, receive, send)
+        if coding is None:
+            await self.app(scope, receive, _with_headers(send, decision))
             return
         captured = _Captured()
         await self.app(scope, receive, captured.send)
@@ -489,6 +489,19 @@ class _Captured:
         await send({"type": "http.response.body", "body": body})
 
 
+def _with_headers(send: Send, decision: Decision | None) -> Send:
+    """`send`, adding the rate limit's fields to the response's start."""
+    if decision is None:
+        return send
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message["headers"], *decision.headers()]}
+        await send(message)
+
+    return sending
+
+
 def _headers(scope: Scope) -> dict[bytes, bytes]:
     found: dict[bytes, bytes] = {}
     for name, value in scope["headers"]:
@@ -522,20 +535,6 @@ def _identity(scope: Scope, principal: Principal | None) -> str:
         return f"key:{principal.key_prefix}"
     client = scope.get("client")
     return f"address:{client[0] if client else 'unknown'}"
-
-
-def _matches(if_none_match: bytes | None, key: str) -> bool:
-    """Whether If-None-Match names this answer, in any of its codings (weak comparison, as
-    RFC 9110 asks for If-None-Match)."""
-    if not if_none_match:
-        return False
-    for tag in if_none_match.decode("latin-1").split(","):
-        tag = tag.strip().removeprefix("W/").strip('"')
-        for suffix in CODING_SUFFIX.values():
-            tag = tag.removesuffix(suffix)
-        if tag == key:
-            return True
-    return False
 
 
 def _tags(release_tags: str, served: Iterable[str]) -> str:
