@@ -11,7 +11,7 @@ import langcodes
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.content.errors import BadInput, Forbidden, NotFound
-from service.content.memory import HeldLiveRepository, ReleaseHolder
+from service.content.memory import HeldLiveRepository, HeldRevision, ReleaseHolder
 from service.content.models import DisclaimerKind, EntryKind, Release
 from service.content.repository import (
     LiveEntry,
@@ -201,9 +201,16 @@ class Reader:
             if memory
             else LiveRepository(session, markets=markets)
         )
+        # revisions shown by a held release, read at once (revisions never change)
+        self._held = self.releases.memory.pool if memory else None
         self.default_locale = default_locale
         self.scope = scope
         self.latest = latest
+
+    def held_revision(self, revision_id: int) -> HeldRevision | None:
+        """The revision with its lists, when a held release shows it; None when it must be
+        read (then the loaders read it)."""
+        return self._held.get(revision_id) if self._held is not None else None
 
     def locales(self, locale: str | None) -> LocalePreference:
         if self.scope is None:

@@ -1,4 +1,5 @@
-"""GraphQL types: thin views of published revisions; every lookup goes through a DataLoader.
+"""GraphQL types: thin views of published revisions, read from a held release at once, or
+through a DataLoader (one lookup per batch) when no held release shows them.
 
 Every `id` names one immutable version (Relay's Node): two objects of a type with the same id
 have the same fields, whatever release and locale they were read in, so a client's normalised
@@ -8,20 +9,27 @@ cache (Apollo, urql, Relay) never mixes releases. `key` is the identifier that s
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self, TypeVar
 
 import strawberry
 from strawberry import relay
+from strawberry.dataloader import DataLoader
+from strawberry.utils.await_maybe import AwaitableOrValue
 
 from service.content import changes, models
 from service.content.errors import BadInput
+from service.content.memory import HeldRevision
 from service.content.models import EntryKind, Revision
 from service.content.reading import ReleaseView, citation_url, localized, parse_locale
 from service.content.repository import LiveEntry, LocalePreference
 from service.graphql.context import Info
+from service.graphql.dataloaders import Loaders
+
+T = TypeVar("T")
 
 
 @strawberry.enum(description="How strong the evidence behind a snippet is.")
@@ -291,16 +299,59 @@ class Published(relay.Node):
             return None
         return cls(key=entry.key, locale=entry.locale, _entry=entry, _scope=Scope(view, locales))
 
-    async def _revision(self, info: Info) -> Revision:
-        return await info.context.loaders.revision_by_id.load(self._entry.revision_id)
+    def _read(self, info: Info, pick: Callable[[Revised], T]) -> AwaitableOrValue[T]:
+        """`pick` of this entry's revision: at once when a held release shows it (most reads),
+        else once the loader has read it."""
+        held = info.context.reader.held_revision(self._entry.revision_id)
+        if held is not None:
+            return pick(held)
+        return self._read_later(info, pick)
 
-    async def _citations(self, info: Info) -> list[Citation]:
-        keys = await info.context.loaders.citations_by_revision.load(self._entry.revision_id)
-        return [Citation.of(self._scope.release, key) for key in keys]
+    async def _read_later(self, info: Info, pick: Callable[[Revised], T]) -> T:
+        revision = await info.context.loaders.revision_by_id.load(self._entry.revision_id)
+        return pick(revision)
 
-    @strawberry.field(description="The revision number of this entry in this locale.")
-    async def version(self, info: Info) -> int:
-        return (await self._revision(info)).number
+    def _listed(
+        self,
+        info: Info,
+        held: Callable[[HeldRevision], tuple[str, ...]],
+        loader: Callable[[Loaders], DataLoader[int, list[str]]],
+        make: Callable[[str], T],
+    ) -> AwaitableOrValue[list[T]]:
+        """One of the lists the revision carries (topics, citations, ...), each key made an
+        item: at once when a held release shows the revision, else through its loader."""
+        revision = info.context.reader.held_revision(self._entry.revision_id)
+        if revision is not None:
+            return [make(key) for key in held(revision)]
+        return self._listed_later(loader(info.context.loaders), make)
+
+    async def _listed_later(
+        self, loader: DataLoader[int, list[str]], make: Callable[[str], T]
+    ) -> list[T]:
+        return [make(key) for key in await loader.load(self._entry.revision_id)]
+
+    def _citations(self, info: Info) -> AwaitableOrValue[list[Citation]]:
+        release = self._scope.release
+        return self._listed(
+            info,
+            lambda revision: revision.citations,
+            lambda loaders: loaders.citations_by_revision,
+            lambda key: Citation.of(release, key),
+        )
+
+    def _markets(self, info: Info) -> AwaitableOrValue[list[str]]:
+        return self._listed(
+            info,
+            lambda revision: revision.markets,
+            lambda loaders: loaders.markets_by_revision,
+            str,
+        )
+
+    @strawberry.field(
+        description="The revision number of this entry in this locale.", graphql_type=int
+    )
+    def version(self, info: Info) -> AwaitableOrValue[int]:
+        return self._read(info, _number_of)
 
     @strawberry.field(
         description="When a reviewer last approved this revision, as of the release read: "
@@ -312,56 +363,98 @@ class Published(relay.Node):
             (self._entry.revision_id, release.published_at)
         )
 
-    @strawberry.field(description="The release that published this version.")
-    async def release(self, info: Info) -> Release:
+    @strawberry.field(description="The release that published this version.", graphql_type=Release)
+    def release(self, info: Info) -> AwaitableOrValue[Release]:
+        view = info.context.reader.releases.get(self._entry.release_id)
+        if view is not None:
+            return Release.of(view)
+        return self._release_later(info)
+
+    async def _release_later(self, info: Info) -> Release:
         view = await info.context.loaders.release_by_id.load(self._entry.release_id)
         return Release.of(view)
+
+
+# what `Published._read` picks from: a held revision, or one the loader read
+Revised = HeldRevision | Revision
+
+
+def _number_of(revision: Revised) -> int:
+    return revision.number
+
+
+def _title_of(revision: Revised) -> str:
+    return revision.title or ""
+
+
+def _text_of(revision: Revised) -> str:
+    return revision.body_text
+
+
+def _html_of(revision: Revised) -> str:
+    return revision.body_html
 
 
 @strawberry.type(description="A titled explanation of a few paragraphs.")
 class Snippet(Published):
     _kind = EntryKind.SNIPPET
 
-    @strawberry.field
-    async def title(self, info: Info) -> str:
-        return (await self._revision(info)).title or ""
+    @strawberry.field(graphql_type=str)
+    def title(self, info: Info) -> AwaitableOrValue[str]:
+        return self._read(info, _title_of)
 
-    @strawberry.field
-    async def summary(self, info: Info) -> str:
-        return (await self._revision(info)).summary or ""
+    @strawberry.field(graphql_type=str)
+    def summary(self, info: Info) -> AwaitableOrValue[str]:
+        return self._read(info, lambda revision: revision.summary or "")
 
-    @strawberry.field
-    async def body(self, info: Info) -> Body:
-        revision = await self._revision(info)
-        return Body(
-            markdown=revision.body_markdown, html=revision.body_html, text=revision.body_text
+    @strawberry.field(graphql_type=Body)
+    def body(self, info: Info) -> AwaitableOrValue[Body]:
+        return self._read(
+            info,
+            lambda revision: Body(
+                markdown=revision.body_markdown, html=revision.body_html, text=revision.body_text
+            ),
         )
 
-    @strawberry.field
-    async def topics(self, info: Info) -> list[Topic]:
-        keys = await info.context.loaders.topics_by_revision.load(self._entry.revision_id)
-        return [Topic.of(self._scope, key) for key in keys]
+    @strawberry.field(graphql_type=list[Topic])
+    def topics(self, info: Info) -> AwaitableOrValue[list[Topic]]:
+        scope = self._scope
+        return self._listed(
+            info,
+            lambda revision: revision.topics,
+            lambda loaders: loaders.topics_by_revision,
+            lambda key: Topic.of(scope, key),
+        )
 
-    @strawberry.field
-    async def conditions(self, info: Info) -> list[Condition]:
-        keys = await info.context.loaders.conditions_by_revision.load(self._entry.revision_id)
-        return [Condition.of(self._scope, key) for key in keys]
+    @strawberry.field(graphql_type=list[Condition])
+    def conditions(self, info: Info) -> AwaitableOrValue[list[Condition]]:
+        scope = self._scope
+        return self._listed(
+            info,
+            lambda revision: revision.conditions,
+            lambda loaders: loaders.conditions_by_revision,
+            lambda key: Condition.of(scope, key),
+        )
 
-    @strawberry.field
-    async def tags(self, info: Info) -> list[str]:
-        return await info.context.loaders.tags_by_revision.load(self._entry.revision_id)
+    @strawberry.field(graphql_type=list[str])
+    def tags(self, info: Info) -> AwaitableOrValue[list[str]]:
+        return self._listed(
+            info, lambda revision: revision.tags, lambda loaders: loaders.tags_by_revision, str
+        )
 
-    @strawberry.field
-    async def evidence(self, info: Info) -> Evidence:
-        return Evidence((await self._revision(info)).evidence)
+    @strawberry.field(graphql_type=Evidence)
+    def evidence(self, info: Info) -> AwaitableOrValue[Evidence]:
+        return self._read(info, lambda revision: Evidence(revision.evidence))
 
-    @strawberry.field
-    async def citations(self, info: Info) -> list[Citation]:
-        return await self._citations(info)
+    @strawberry.field(graphql_type=list[Citation])
+    def citations(self, info: Info) -> AwaitableOrValue[list[Citation]]:
+        return self._citations(info)
 
-    @strawberry.field(description="The markets this snippet may be shown in.")
-    async def markets(self, info: Info) -> list[str]:
-        return await info.context.loaders.markets_by_revision.load(self._entry.revision_id)
+    @strawberry.field(
+        description="The markets this snippet may be shown in.", graphql_type=list[str]
+    )
+    def markets(self, info: Info) -> AwaitableOrValue[list[str]]:
+        return self._markets(info)
 
     @strawberry.field(description="The disclaimers this snippet requires in that market.")
     async def disclaimers(self, info: Info, market: str) -> list[Disclaimer]:
@@ -373,31 +466,45 @@ class Snippet(Published):
         )
         return [Disclaimer(key=e.key, locale=e.locale, _entry=e, _scope=scope) for e in found if e]
 
-    @strawberry.field(description="SHA-256 of the content: equal hashes, equal content.")
-    async def content_hash(self, info: Info) -> str:
-        return (await self._revision(info)).content_hash
+    @strawberry.field(
+        description="SHA-256 of the content: equal hashes, equal content.", graphql_type=str
+    )
+    def content_hash(self, info: Info) -> AwaitableOrValue[str]:
+        return self._read(info, lambda revision: revision.content_hash)
 
 
 @strawberry.type(description="A short statement, ordered within its topic.")
 class Takeaway(Published):
     _kind = EntryKind.TAKEAWAY
 
-    @strawberry.field(description="Order within its topic, from 1.")
-    async def position(self, info: Info) -> int:
-        return (await self._revision(info)).position or 0
+    @strawberry.field(description="Order within its topic, from 1.", graphql_type=int)
+    def position(self, info: Info) -> AwaitableOrValue[int]:
+        return self._read(info, lambda revision: revision.position or 0)
 
-    @strawberry.field
-    async def text(self, info: Info) -> str:
-        return (await self._revision(info)).body_text
+    @strawberry.field(graphql_type=str)
+    def text(self, info: Info) -> AwaitableOrValue[str]:
+        return self._read(info, _text_of)
 
-    @strawberry.field
-    async def topic(self, info: Info) -> Topic:
-        keys = await info.context.loaders.topics_by_revision.load(self._entry.revision_id)
-        return Topic.of(self._scope, keys[0])
+    @strawberry.field(graphql_type=Topic)
+    def topic(self, info: Info) -> AwaitableOrValue[Topic]:
+        scope = self._scope
+        topics = self._listed(
+            info,
+            lambda revision: revision.topics[:1],
+            lambda loaders: loaders.topics_by_revision,
+            lambda key: Topic.of(scope, key),
+        )
+        if isinstance(topics, list):
+            return topics[0]
+        return _first(topics)
 
-    @strawberry.field
-    async def citations(self, info: Info) -> list[Citation]:
-        return await self._citations(info)
+    @strawberry.field(graphql_type=list[Citation])
+    def citations(self, info: Info) -> AwaitableOrValue[list[Citation]]:
+        return self._citations(info)
+
+
+async def _first(items: Awaitable[list[T]]) -> T:
+    return (await items)[0]
 
 
 @strawberry.type(description="Legal text that depends on the market.")
@@ -424,25 +531,25 @@ class Disclaimer(Published):
         scope = Scope(view, parse_locale(entry.locale, reader.default_locale))
         return cls(key=entry.key, locale=entry.locale, _entry=entry, _scope=scope)
 
-    @strawberry.field
-    async def kind(self, info: Info) -> DisclaimerKind:
-        return DisclaimerKind((await self._revision(info)).disclaimer_kind)
+    @strawberry.field(graphql_type=DisclaimerKind)
+    def kind(self, info: Info) -> AwaitableOrValue[DisclaimerKind]:
+        return self._read(info, lambda revision: DisclaimerKind(revision.disclaimer_kind))
 
-    @strawberry.field
-    async def title(self, info: Info) -> str:
-        return (await self._revision(info)).title or ""
+    @strawberry.field(graphql_type=str)
+    def title(self, info: Info) -> AwaitableOrValue[str]:
+        return self._read(info, _title_of)
 
-    @strawberry.field
-    async def text(self, info: Info) -> str:
-        return (await self._revision(info)).body_text
+    @strawberry.field(graphql_type=str)
+    def text(self, info: Info) -> AwaitableOrValue[str]:
+        return self._read(info, _text_of)
 
-    @strawberry.field
-    async def html(self, info: Info) -> str:
-        return (await self._revision(info)).body_html
+    @strawberry.field(graphql_type=str)
+    def html(self, info: Info) -> AwaitableOrValue[str]:
+        return self._read(info, _html_of)
 
-    @strawberry.field(description="The markets where this text applies.")
-    async def markets(self, info: Info) -> list[str]:
-        return await info.context.loaders.markets_by_revision.load(self._entry.revision_id)
+    @strawberry.field(description="The markets where this text applies.", graphql_type=list[str])
+    def markets(self, info: Info) -> AwaitableOrValue[list[str]]:
+        return self._markets(info)
 
 
 @strawberry.type
