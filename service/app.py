@@ -31,6 +31,7 @@ from service.delivery.routes import router as bundles
 from service.delivery.webhook_repository import WebhookRepository
 from service.delivery.webhook_worker import run_worker
 from service.graphql.context import CallerRefused, get_context
+from service.graphql.fragments import Fragments
 from service.graphql.router import (
     ContentGraphQLRouter,
     RequestLimits,
@@ -129,6 +130,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.releases = ReleaseCache()
+    app.state.fragments = (
+        Fragments(settings.fragment_cache_bytes) if settings.fragment_cache_bytes else None
+    )
     app.state.bundle_hashes = BundleHashes()
     app.state.documents = DocumentStore.for_settings(settings)
     app.state.delivery = Delivery(settings)

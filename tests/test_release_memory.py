@@ -242,6 +242,21 @@ PRODUCT_PAGE = f"""query ($p: ProductInput!, $m: String!, $l: String, $r: Int) {
     disclaimers {{ {DISCLAIMER_FIELDS} }}
   }}
 }}"""
+# what a held release completes at once, and keeps for the next answer (fragments.py): no
+# reviewedAt, no disclaimers(market:), which read through loaders
+HELD_ITEM = "id key locale version release { id number note publishedAt }"
+HELD_PAGE = f"""query ($p: ProductInput!, $m: String!, $l: String, $r: Int, $body: Boolean!) {{
+  productPage(product: $p, market: $m, locale: $l, release: $r) {{
+    release {{ id number }} market locale
+    snippets {{ {HELD_ITEM} title summary evidence tags contentHash markets
+      body @include(if: $body) {{ markdown html text }} ...names
+      citations {{ id key title doi pmid url }} }}
+    takeaways {{ {HELD_ITEM} position text topic {{ id key name }} citations {{ id key }} }}
+    disclaimers {{ {HELD_ITEM} kind title text html markets }}
+  }}
+}}
+fragment names on Snippet {{ topics {{ id key name description }} conditions {{ id key name }} }}
+"""
 ONE = """query ($k: String!, $l: String, $r: Int) {
   snippet(key: $k, locale: $l, release: $r) { id key locale version title markets release { number } }
 }"""
@@ -320,6 +335,13 @@ def partner_asks(latest: int) -> list[Ask]:
         for market, locale in (("US", "en-US"), ("EU", "fr-FR"), ("FR", "fr-CA"))
     ]
     asks += [
+        Ask(HELD_PAGE, {"p": product, "m": market, "l": locale, "r": release, "body": body})
+        for product in PRODUCTS
+        for market, locale in (("US", "en-US"), ("EU", "fr-FR"), ("FR", "fr-CA"))
+        for release in (None, 2)
+        for body in (True, False)
+    ]
+    asks += [
         Ask(PRODUCT_PAGE, {"p": PRODUCTS[4], "m": market, "l": "fr-FR", "r": release})
         for market in ("US", "FR")
         for release in (1, 4)
@@ -369,6 +391,10 @@ def keyed_asks() -> list[Ask]:
             Ask(PRODUCT_PAGE, {"p": product, "m": market, "l": locale}, partner)
             for product in PRODUCTS[:3]
         ]
+        asks += [
+            Ask(HELD_PAGE, {"p": product, "m": market, "l": locale, "body": True}, partner)
+            for product in PRODUCTS[:3]
+        ]
         asks += [Ask(CHANGES, {"s": since, "l": locale, "first": 100}, partner) for since in (0, 3)]
         asks += [
             Ask(ONE, {"k": key, "l": locale}, partner)
@@ -416,6 +442,9 @@ def test_every_partner_query_answers_from_memory_as_on_sql(history: History) -> 
         cold = answers(client, asks, history.keys)
         warm = answers(client, asks, history.keys)
         cold_nodes = answers(client, nodes, history.keys)
+        fragments = client.app.state.fragments  # type: ignore[attr-defined]
+    # the warm answers took the items completed for the cold ones
+    assert fragments.hits > 1000
     for found in (cold, warm):
         mismatched = [ask for ask, a, b in zip(asks, found, expected, strict=True) if a != b]
         assert mismatched == [], mismatched[:3]
@@ -754,3 +783,30 @@ def test_the_entries_an_answer_shows_are_noted_for_its_cache_tags(history: Histo
     noted, shown = asyncio.run(in_transaction(history.settings, read))
     assert noted == set(shown)
     assert "cosmetic-claims-eu-uk" in noted  # a disclaimer the page requires
+
+
+def test_kept_items_stay_within_their_bound_and_answer_as_without_them(history: History) -> None:
+    asks = [
+        Ask(HELD_PAGE, {"p": product, "m": market, "l": locale, "body": True})
+        for product in PRODUCTS
+        for market, locale in (("US", "en-US"), ("EU", "fr-FR"), ("FR", "fr-CA"))
+    ]
+    unkept = history.settings.model_copy(update={"fragment_cache_bytes": 0})
+    with serving(unkept) as client:
+        assert client.app.state.fragments is None  # type: ignore[attr-defined]
+        expected = answers(client, asks, history.keys)
+    with serving(history.settings) as client:
+        answers(client, asks, history.keys)
+        unbounded = client.app.state.fragments.bytes  # type: ignore[attr-defined]
+    bound = unbounded // 3
+    bounded = history.settings.model_copy(update={"fragment_cache_bytes": bound})
+    with serving(bounded) as client:
+        fragments = client.app.state.fragments  # type: ignore[attr-defined]
+        # each page twice in a row: the second takes what the first kept
+        twice = [
+            (answer(client, ask, history.keys), answer(client, ask, history.keys)) for ask in asks
+        ]
+    assert [first for first, _ in twice] == expected
+    assert [second for _, second in twice] == expected
+    assert 0 < fragments.bytes <= bound
+    assert fragments.hits > 0

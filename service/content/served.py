@@ -21,6 +21,32 @@ def note_served(keys: Iterable[str]) -> None:
         record.update(keys)
 
 
+class _Forwarding(set[str]):
+    """A record inside another: what it notes, the enclosing record notes too."""
+
+    def __init__(self, outer: set[str] | None) -> None:
+        super().__init__()
+        self.outer = outer
+
+    def update(self, *others: Iterable[str]) -> None:
+        keys = set().union(*others)
+        super().update(keys)
+        if self.outer is not None:
+            self.outer.update(keys)
+
+
+@contextmanager
+def noting() -> Iterator[set[str]]:
+    """The keys of the entries served while the block runs, noted in the enclosing record as
+    well (and in tasks the block starts, which note into both)."""
+    record = _Forwarding(_served.get())
+    token = _served.set(record)
+    try:
+        yield record
+    finally:
+        _served.reset(token)
+
+
 @contextmanager
 def recording() -> Iterator[set[str]]:
     """The keys of the entries served while the block runs (filled as they are served)."""

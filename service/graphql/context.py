@@ -19,6 +19,7 @@ from service.content.errors import ContentError, Forbidden, Unauthenticated
 from service.content.reading import Reader, ReleaseCache
 from service.content.service import ContentService
 from service.graphql.dataloaders import Loaders
+from service.graphql.fragments import Fragments
 from service.observability import current_request
 
 
@@ -30,6 +31,7 @@ class Context(BaseContext):
         loaders: Loaders,
         session: AsyncSession | None = None,
         caller: Principal | None = None,
+        fragments: Fragments | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -37,6 +39,9 @@ class Context(BaseContext):
         self.loaders = loaders
         self.session = session
         self.caller = caller
+        # completed items of held releases, shared by the requests of one scope (fragments.py)
+        self.fragments = fragments
+        self.fragment_scope = (reader.scope, reader.default_locale)
 
     async def staff(self, permission: Permission) -> Principal:
         """The caller, when it is allowed `permission`; else an error that says why."""
@@ -126,6 +131,8 @@ async def get_context(request: Request, response: Response, session: SessionDep)
         loaders=Loaders.for_reader(reader),
         session=session,
         caller=caller,
+        # never for a preview: its staged release is read on this transaction only
+        fragments=request.app.state.fragments if preview is None else None,
     )
 
 

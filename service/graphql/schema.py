@@ -19,6 +19,7 @@ from strawberry.types import ExecutionContext
 
 from service.config import PROJECT_ROOT, Settings
 from service.graphql.errors import ErrorCodes
+from service.graphql.fragments import FragmentExecution
 from service.graphql.limits import QueryCostLimiter, SchemaPrivacy
 from service.graphql.queries import Query as ContentQuery
 from service.graphql.staff import Mutation as StaffMutation
@@ -72,7 +73,13 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             production=settings.is_production,
         ),
     ]
-    return ContentSchema(query=Query, mutation=Mutation, extensions=extensions)
+    return ContentSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        # items of held releases completed once, then reused (fragments.py)
+        execution_context_class=FragmentExecution,
+    )
 
 
 schema = strawberry.Schema(query=Query, mutation=Mutation)

@@ -9,7 +9,7 @@ cache (Apollo, urql, Relay) never mixes releases. `key` is the identifier that s
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -298,6 +298,12 @@ class Published(relay.Node):
         if entry is None:
             return None
         return cls(key=entry.key, locale=entry.locale, _entry=entry, _scope=Scope(view, locales))
+
+    @property
+    def fragment_key(self) -> Hashable:
+        """What this item's fields read besides the operation and the caller (fragments.py):
+        the release it is read in, the locale preference and the revision served."""
+        return (self._scope.release.id, self._scope.locales, self._entry)
 
     def _read(self, info: Info, pick: Callable[[Revised], T]) -> AwaitableOrValue[T]:
         """`pick` of this entry's revision: at once when a held release shows it (most reads),

@@ -1,0 +1,211 @@
+"""Completed fragments of held content, kept across requests.
+
+A published item read from a held release never changes, so the part of an answer that shows
+it (a snippet with its body and citations, as one operation selects them) is the same in every
+answer that shows it, for callers of one scope. `FragmentExecution` completes such an item once
+and keeps the completed value; the next answer that shows the item with the same selection
+takes it as it is, without running a field.
+
+An item offers its identity as `fragment_key`: everything its fields read besides the operation
+and the caller (for a published item, the release read, the locale preference and the revision
+served). A completion is kept only when it finished at once, without an error; what it noted
+as served (the entries named in the cache tags) is kept with it and noted again on each use.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    Node,
+    VariableNode,
+)
+from graphql.execution.collect_fields import FieldDetailsList
+from graphql.pyutils import AwaitableOrValue, Path
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from service.content.served import note_served, noting
+
+# what one kept fragment costs beyond its strings, per object: an estimate of CPython's sizes
+_DICT_BYTES = 232
+_ENTRY_BYTES = 40
+_LIST_BYTES = 72
+_STRING_BYTES = 56
+_OTHER_BYTES = 32
+
+
+def footprint(value: Any) -> int:
+    """About how many bytes `value` (a completed GraphQL value) holds."""
+    if isinstance(value, str):
+        return _STRING_BYTES + len(value)
+    if isinstance(value, dict):
+        return _DICT_BYTES + sum(_ENTRY_BYTES + footprint(item) for item in value.values())
+    if isinstance(value, list):
+        return _LIST_BYTES + sum(8 + footprint(item) for item in value)
+    return _OTHER_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    value: dict[str, Any]
+    served: frozenset[str]
+    size: int
+    # the selection's nodes: held, so that the node ids in the key stay theirs
+    nodes: tuple[FieldNode, ...]
+
+
+class Fragments:
+    """Completed fragments, least recently used first out, bounded by their estimated bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+        self._kept: OrderedDict[Hashable, Fragment] = OrderedDict()
+        # the variables each selection reads, by the ids of its nodes (held by its fragments)
+        self._reads: dict[tuple[int, ...], tuple[tuple[FieldNode, ...], tuple[str, ...]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def get(self, key: Hashable) -> Fragment | None:
+        fragment = self._kept.get(key)
+        if fragment is None:
+            self.misses += 1
+            return None
+        self._kept.move_to_end(key)
+        self.hits += 1
+        return fragment
+
+    def put(self, key: Hashable, fragment: Fragment) -> None:
+        if fragment.size > self.max_bytes // 8:
+            return
+        old = self._kept.pop(key, None)
+        if old is not None:
+            self.bytes -= old.size
+        self._kept[key] = fragment
+        self.bytes += fragment.size
+        while self.bytes > self.max_bytes:
+            _, dropped = self._kept.popitem(last=False)
+            self.bytes -= dropped.size
+        if len(self._reads) > 4 * len(self._kept) + 1024:
+            # selections no kept fragment uses any more
+            live = {tuple(id(node) for node in kept.nodes) for kept in self._kept.values()}
+            self._reads = {ids: reads for ids, reads in self._reads.items() if ids in live}
+
+    def variables_read(
+        self,
+        ids: tuple[int, ...],
+        nodes: tuple[FieldNode, ...],
+        fragments: dict[str, Any],
+    ) -> tuple[str, ...]:
+        """The variables the selections of `nodes` read, anywhere below them."""
+        found = self._reads.get(ids)
+        if found is None:
+            names: set[str] = set()
+            for node in nodes:
+                if node.selection_set is not None:
+                    _variables_in(node.selection_set, fragments, names, set())
+            found = (nodes, tuple(sorted(names)))
+            self._reads[ids] = found
+        return found[1]
+
+
+def _variables_in(node: Node, fragments: dict[str, Any], names: set[str], seen: set[str]) -> None:
+    """Every variable named in `node`'s tree, through the fragments it spreads."""
+    if isinstance(node, VariableNode):
+        names.add(node.name.value)
+        return
+    if isinstance(node, FragmentSpreadNode):
+        name = node.name.value
+        if name not in seen and name in fragments:
+            seen.add(name)
+            _variables_in(fragments[name], fragments, names, seen)
+    for key in node.keys:
+        if key == "loc":
+            continue
+        child = getattr(node, key, None)
+        if isinstance(child, Node):
+            _variables_in(child, fragments, names, seen)
+        elif isinstance(child, tuple | list):
+            for item in child:
+                if isinstance(item, Node):
+                    _variables_in(item, fragments, names, seen)
+
+
+def _frozen(value: Any) -> Hashable:
+    """A variable's value as a key: input objects and lists become sorted tuples."""
+    if isinstance(value, dict):
+        return tuple(sorted((name, _frozen(item)) for name, item in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(item) for item in value)
+    hash(value)  # a value that cannot be a key is never kept (TypeError, caught by the caller)
+    return cast(Hashable, value)
+
+
+class FragmentExecution(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's execution, completing items that offer a `fragment_key` from the fragments
+    in the context (`Context.fragments`), when it has them."""
+
+    def complete_object_value(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        identity = getattr(result, "fragment_key", None)
+        context = self.context_value
+        fragments: Fragments | None = getattr(context, "fragments", None)
+        if identity is None or fragments is None or not _plain(field_details_list):
+            return super().complete_object_value(
+                return_type, field_details_list, info, path, result, position_context
+            )
+        nodes = tuple(details.node for details in field_details_list)
+        ids = tuple(id(node) for node in nodes)
+        reads = fragments.variables_read(ids, nodes, self.fragment_definitions)
+        try:
+            given = self.variable_values.coerced
+            key = (
+                return_type.name,
+                ids,
+                identity,
+                context.fragment_scope,
+                tuple(_frozen(given.get(name)) for name in reads),
+            )
+            hash(key)
+        except TypeError:
+            return super().complete_object_value(
+                return_type, field_details_list, info, path, result, position_context
+            )
+        kept = fragments.get(key)
+        if kept is not None:
+            if kept.served:
+                note_served(kept.served)
+            return kept.value
+        errors = len(self.collected_errors.errors)
+        with noting() as served:
+            value = super().complete_object_value(
+                return_type, field_details_list, info, path, result, position_context
+            )
+        if isinstance(value, dict) and len(self.collected_errors.errors) == errors:
+            fragments.put(key, Fragment(value, frozenset(served), footprint(value), nodes))
+        return value
+
+
+def _plain(field_details_list: FieldDetailsList) -> bool:
+    """No @defer and no fragment arguments: a selection completed the same way every time."""
+    return all(
+        details.defer_usage is None and details.fragment_variable_values is None
+        for details in field_details_list
+    )
