@@ -657,11 +657,11 @@ def test_limits_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
 def test_an_error_raised_outside_a_resolver_is_coded_and_hidden_in_production(
     production: TestClient, keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(*args: object) -> int:
+    def broken(*args: object, **kwargs: object) -> int:
         raise RuntimeError("cost table missing at /srv/secret/path")
 
     # the cost limiter runs in an extension's hook, which Strawberry answers past ErrorCodes
-    monkeypatch.setattr("service.graphql.limits.operation_cost", broken)
+    monkeypatch.setattr("service.graphql.limits.get_variable_values", broken)
     headers = {"authorization": f"Bearer {keys['partner']}"}
     plain = production.post("/graphql", json=RELEASE, headers=headers)
     new = production.post("/graphql", json=RELEASE, headers=headers | {"accept": NEW})

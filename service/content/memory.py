@@ -11,6 +11,7 @@ shows it), one small record per (entry, locale) served, and the release log as a
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import weakref
 from array import array
@@ -545,6 +546,10 @@ class ReleaseHolder:
                 self._held[release_id] = memory
                 while len(self._held) > self.keep:
                     self._held.popitem(last=False)
+                # a held release lives long and holds no cycle: moved out of the collector's
+                # generations, it is not scanned again at each full collection (and is freed
+                # as usual, by its reference counts, once let go)
+                gc.freeze()
             return memory
         finally:
             # waiters look again: they find the release, or (after a failure) load it themselves

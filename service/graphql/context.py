@@ -60,25 +60,31 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request owns the transaction: committed at the end, rolled back on error, and
     always rolled back for a preview, whose staged release must never be kept, or after the
     database stopped answering (the connection is gone: there is nothing to commit)."""
-    async with request.app.state.sessionmaker() as session:
-        try:
-            yield session
-            record = current_request()
-            if getattr(request.state, "preview", False) or (
-                record is not None and record.database_unavailable
-            ):
-                await session.rollback()
-            else:
-                try:
-                    await session.commit()
-                except PendingRollbackError:
-                    # a query's field failed while a sibling field's statement was in flight,
-                    # and the statement was cancelled: queries only read (mutations run one
-                    # field at a time), so there is nothing to keep, and the answer stands
-                    await session.rollback()
-        except BaseException:
+    session: AsyncSession = request.app.state.sessionmaker()
+    try:
+        yield session
+        if not session.in_transaction():
+            # nothing was read on it (an answer from held releases): nothing to end
+            return
+        record = current_request()
+        if getattr(request.state, "preview", False) or (
+            record is not None and record.database_unavailable
+        ):
             await session.rollback()
-            raise
+        else:
+            try:
+                await session.commit()
+            except PendingRollbackError:
+                # a query's field failed while a sibling field's statement was in flight,
+                # and the statement was cancelled: queries only read (mutations run one
+                # field at a time), so there is nothing to keep, and the answer stands
+                await session.rollback()
+    except BaseException:
+        await session.rollback()
+        raise
+    finally:
+        if session.in_transaction() or session.sync_session.identity_map:
+            await session.close()
 
 
 # ended with the operation, before the response is sent: a commit that fails is answered as

@@ -4,8 +4,8 @@ release held in memory, or one SQL statement per batch when it is not held."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -31,31 +31,64 @@ def _by_revision(
     return DataLoader(load_fn=load)
 
 
-@dataclass
 class Loaders:
-    revision_by_id: DataLoader[int, Revision]
-    release_by_id: DataLoader[int, ReleaseView]
-    topics_by_revision: DataLoader[int, list[str]]
-    conditions_by_revision: DataLoader[int, list[str]]
-    tags_by_revision: DataLoader[int, list[str]]
-    citations_by_revision: DataLoader[int, list[str]]
-    markets_by_revision: DataLoader[int, list[str]]
-    disclaimer_keys_by_revision: DataLoader[int, list[str]]
-    live_disclaimer_by_key: DataLoader[DisclaimerKey, LiveEntry | None]
-    # (revision, the release's time): when the revision was last approved as of that release
-    approved_at_by_revision: DataLoader[tuple[int, datetime], datetime | None]
+    """A request's loaders, each made when a field first needs it: most answers from held
+    releases need none."""
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
 
     @classmethod
     def for_reader(cls, reader: Reader) -> Loaders:
-        live = reader.live
+        return cls(reader)
+
+    @cached_property
+    def revision_by_id(self) -> DataLoader[int, Revision]:
+        live = self.reader.live
 
         async def revisions(ids: list[int]) -> list[Revision]:
             found = await live.revisions(ids)
             return [found[revision_id] for revision_id in ids]
 
+        return DataLoader(load_fn=revisions)
+
+    @cached_property
+    def release_by_id(self) -> DataLoader[int, ReleaseView]:
+        reader = self.reader
+
         async def releases(ids: list[int]) -> list[ReleaseView]:
             found = await reader.releases_by_id(ids)
             return [found.get(rid) or await reader.require_release(rid) for rid in ids]
+
+        return DataLoader(load_fn=releases)
+
+    @cached_property
+    def topics_by_revision(self) -> DataLoader[int, list[str]]:
+        return _by_revision(self.reader.live.attached_topics)
+
+    @cached_property
+    def conditions_by_revision(self) -> DataLoader[int, list[str]]:
+        return _by_revision(self.reader.live.attached_conditions)
+
+    @cached_property
+    def tags_by_revision(self) -> DataLoader[int, list[str]]:
+        return _by_revision(self.reader.live.attached_tags)
+
+    @cached_property
+    def citations_by_revision(self) -> DataLoader[int, list[str]]:
+        return _by_revision(self.reader.live.attached_citations)
+
+    @cached_property
+    def markets_by_revision(self) -> DataLoader[int, list[str]]:
+        return _by_revision(self.reader.live.attached_markets)
+
+    @cached_property
+    def disclaimer_keys_by_revision(self) -> DataLoader[int, list[str]]:
+        return _by_revision(self.reader.live.attached_disclaimers)
+
+    @cached_property
+    def live_disclaimer_by_key(self) -> DataLoader[DisclaimerKey, LiveEntry | None]:
+        reader = self.reader
 
         async def disclaimers(keys: list[DisclaimerKey]) -> list[LiveEntry | None]:
             groups: dict[tuple[int, LocalePreference, str], set[str]] = {}
@@ -70,6 +103,13 @@ class Loaders:
                     found[(release_id, locales, market, entry.key)] = entry
             return [found.get(key) for key in keys]
 
+        return DataLoader(load_fn=disclaimers)
+
+    @cached_property
+    def approved_at_by_revision(self) -> DataLoader[tuple[int, datetime], datetime | None]:
+        """(revision, the release's time): when the revision was last approved as of then."""
+        live = self.reader.live
+
         async def approvals(keys: list[tuple[int, datetime]]) -> list[datetime | None]:
             found: dict[tuple[int, datetime], datetime] = {}
             for until in {until for _, until in keys}:
@@ -78,15 +118,4 @@ class Loaders:
                     found[(revision_id, until)] = at
             return [found.get(key) for key in keys]
 
-        return cls(
-            revision_by_id=DataLoader(load_fn=revisions),
-            release_by_id=DataLoader(load_fn=releases),
-            topics_by_revision=_by_revision(live.attached_topics),
-            conditions_by_revision=_by_revision(live.attached_conditions),
-            tags_by_revision=_by_revision(live.attached_tags),
-            citations_by_revision=_by_revision(live.attached_citations),
-            markets_by_revision=_by_revision(live.attached_markets),
-            disclaimer_keys_by_revision=_by_revision(live.attached_disclaimers),
-            live_disclaimer_by_key=DataLoader(load_fn=disclaimers),
-            approved_at_by_revision=DataLoader(load_fn=approvals),
-        )
+        return DataLoader(load_fn=approvals)

@@ -3,12 +3,14 @@ and in production no introspection or "Did you mean" suggestions for partners.""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from graphql import (
+    ArgumentNode,
     ASTValidationRule,
     DocumentNode,
     FieldNode,
@@ -21,7 +23,10 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
+    IntValueNode,
+    Node,
     NoSchemaIntrospectionCustomRule,
+    NullValueNode,
     SelectionSetNode,
     StringValueNode,
     Visitor,
@@ -258,14 +263,58 @@ def operation_cost(
     )
 
 
+def _pages_follow_variables(node: Node) -> bool:
+    """Whether a `first` argument anywhere in `node` is given by a variable: then the cost of
+    its operations depends on the variables."""
+    if isinstance(node, ArgumentNode) and node.name.value == "first":
+        return not isinstance(node.value, IntValueNode | NullValueNode)
+    for key in node.keys:
+        if key == "loc":
+            continue
+        child = getattr(node, key, None)
+        if isinstance(child, Node):
+            if _pages_follow_variables(child):
+                return True
+        elif isinstance(child, tuple | list) and any(
+            isinstance(item, Node) and _pages_follow_variables(item) for item in child
+        ):
+            return True
+    return False
+
+
+class StaticCosts:
+    """The cost of each operation of a document that no variable changes, for the documents
+    parsed last (the parser cache hands the same document object for the same text)."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._costs: dict[tuple[int, str | None], tuple[weakref.ref[DocumentNode], int]] = {}
+
+    def get(self, document: DocumentNode, operation_name: str | None) -> int | None:
+        found = self._costs.get((id(document), operation_name))
+        if found is None or found[0]() is not document:
+            return None
+        return found[1]
+
+    def put(self, document: DocumentNode, operation_name: str | None, cost: int) -> None:
+        if self.size == 0:
+            return
+        if len(self._costs) >= self.size:
+            self._costs.pop(next(iter(self._costs)))
+        self._costs[(id(document), operation_name)] = (weakref.ref(document), cost)
+
+
 class QueryCostLimiter(SchemaExtension):
     """Refuses, before anything is resolved, an operation whose cost with its variables is over
     the limit. Its variables are coerced here first, as execution would, with suggestions only
     for callers the schema is revealed to."""
 
-    def __init__(self, *, max_cost: int, production: bool) -> None:
+    def __init__(
+        self, *, max_cost: int, production: bool, costs: StaticCosts | None = None
+    ) -> None:
         self.max_cost = max_cost
         self.production = production
+        self.costs = costs or StaticCosts(size=0)
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
@@ -292,7 +341,11 @@ class QueryCostLimiter(SchemaExtension):
         )
         if isinstance(variables, list):
             return variables
-        cost = operation_cost(schema, document, context.operation_name, variables)
+        cost = self.costs.get(document, context.operation_name)
+        if cost is None:
+            cost = operation_cost(schema, document, context.operation_name, variables)
+            if not _pages_follow_variables(document):
+                self.costs.put(document, context.operation_name, cost)
         if cost <= self.max_cost:
             return None
         return [

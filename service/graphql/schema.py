@@ -20,7 +20,7 @@ from strawberry.types import ExecutionContext
 from service.config import PROJECT_ROOT, Settings
 from service.graphql.errors import ErrorCodes
 from service.graphql.fragments import FragmentExecution
-from service.graphql.limits import QueryCostLimiter, SchemaPrivacy
+from service.graphql.limits import QueryCostLimiter, SchemaPrivacy, StaticCosts
 from service.graphql.queries import Query as ContentQuery
 from service.graphql.staff import Mutation as StaffMutation
 from service.graphql.staff import StaffQuery
@@ -71,6 +71,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             QueryCostLimiter,
             max_cost=settings.graphql_max_cost,
             production=settings.is_production,
+            # the cost of the documents no variable changes: counted once each
+            costs=StaticCosts(size=PARSED_DOCUMENTS),
         ),
     ]
     return ContentSchema(
