@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     response_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     # bytes (estimated) of completed items of held releases each process keeps for answers
     # not cached whole, such as product pages never asked before; 0 turns it off
-    fragment_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0)
+    fragment_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     # seconds, for answers that follow the latest release (RFC 9111 and RFC 5861); answers
     # pinned to a release are immutable
     cache_max_age: int = Field(default=60, ge=0)
