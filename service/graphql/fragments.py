@@ -14,6 +14,7 @@ as served (the entries named in the cache tags) is kept with it and noted again 
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -33,23 +34,42 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from service.content.served import note_served, noting
 
-# what one kept fragment costs beyond its strings, per object: an estimate of CPython's sizes
-_DICT_BYTES = 232
-_ENTRY_BYTES = 40
-_LIST_BYTES = 72
-_STRING_BYTES = 56
-_OTHER_BYTES = 32
-
 
 def footprint(value: Any) -> int:
-    """About how many bytes `value` (a completed GraphQL value) holds."""
-    if isinstance(value, str):
-        return _STRING_BYTES + len(value)
+    """About how many bytes `value` (a completed GraphQL value) holds of its own: its dicts and
+    lists, and the strings nothing else holds (ids, not the texts a held revision keeps)."""
     if isinstance(value, dict):
-        return _DICT_BYTES + sum(_ENTRY_BYTES + footprint(item) for item in value.values())
+        return sys.getsizeof(value) + sum(_item_footprint(item) for item in value.values())
     if isinstance(value, list):
-        return _LIST_BYTES + sum(8 + footprint(item) for item in value)
-    return _OTHER_BYTES
+        return sys.getsizeof(value) + sum(_item_footprint(item) for item in value)
+    return sys.getsizeof(value)
+
+
+def _item_footprint(item: Any) -> int:
+    if isinstance(item, str):
+        # referenced from its container and by this frame only: the fragment's own string
+        return sys.getsizeof(item) if sys.getrefcount(item) <= _OWN else 0
+    if isinstance(item, dict | list):
+        return footprint(item)
+    return 0  # numbers, booleans and None are shared or small
+
+
+def _own_references() -> int:
+    """How many references a string that only its container holds has, seen from
+    `_item_footprint` (measured, rather than assumed, on this interpreter)."""
+    seen: list[int] = []
+
+    def probe(item: Any) -> int:
+        seen.append(sys.getrefcount(item))
+        return 0
+
+    container = {"own": "".join(("x", str(id(seen))))}
+    for item in container.values():
+        probe(item)
+    return seen[0]
+
+
+_OWN = _own_references()
 
 
 @dataclass(frozen=True, slots=True)
