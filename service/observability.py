@@ -4,6 +4,7 @@ security headers, and a 503 in place of an answer the database could not give.""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -131,8 +132,13 @@ def sane_request_id(incoming: bytes | None) -> str | None:
     return text if _SANE_REQUEST_ID.fullmatch(text) else None
 
 
+# request ids: this process's random half, then a count (unique without a system call each)
+_PROCESS_ID = uuid.uuid4().hex[:16]
+_request_count = itertools.count(1)
+
+
 def fresh_request_id() -> str:
-    return uuid.uuid4().hex
+    return f"{_PROCESS_ID}{next(_request_count):016x}"
 
 
 def caller_of(authorization: str | None) -> str:
@@ -430,9 +436,16 @@ class Observability:
 
 
 def account(
-    scope: Scope, record: RequestLog, status: int, elapsed: float, *, route: str | None = None
+    scope: Scope,
+    record: RequestLog,
+    status: int,
+    elapsed: float,
+    *,
+    route: str | None = None,
+    pooled: bool = True,
 ) -> None:
-    """Count and log one answered request (once, whichever layer answered it)."""
+    """Count and log one answered request (once, whichever layer answered it). `pooled`: the
+    request may have used the database pool (the pool's gauges are read again)."""
     route = route or route_label(scope)
     operation = operation_label(record.operation)
     method = str(scope.get("method", ""))
@@ -440,8 +453,12 @@ def account(
     _latency(route, method, operation).observe(elapsed)
     if record.database_unavailable:
         DATABASE_UNAVAILABLE.inc()
-    app = scope.get("app")
-    observe_pool(getattr(getattr(app, "state", None), "engine", None))
+    if pooled:
+        app = scope.get("app")
+        observe_pool(getattr(getattr(app, "state", None), "engine", None))
+    level = logging.WARNING if status >= 500 else logging.INFO
+    if _ACCESS_LOG.silent(level):
+        return
     client = scope.get("client")
     fields = {
         "request_id": record.request_id,
@@ -455,7 +472,6 @@ def account(
         "cache": record.cache,
         "client": client[0] if client else None,
     }
-    level = logging.WARNING if status >= 500 else logging.INFO
     if not _ACCESS_LOG.write(level, fields):
         logger.log(level, "request", **fields)
 
@@ -493,11 +509,19 @@ class _AccessLog:
         self.handler = handler
         self.processors = structlog.get_config()["processors"] if handler else None
 
+    def _direct(self) -> bool:
+        """Whether the line is written here rather than through structlog."""
+        return self.handler is not None and structlog.get_config()["processors"] is self.processors
+
+    def silent(self, level: int) -> bool:
+        """Whether a line of `level` would be written nowhere: then nothing is prepared."""
+        return self._direct() and not _HTTP_LOGGER.isEnabledFor(level)
+
     def write(self, level: int, fields: dict[str, Any]) -> bool:
         handler = self.handler
-        if handler is None or structlog.get_config()["processors"] is not self.processors:
+        if handler is None or not self._direct():
             return False
-        if not logging.getLogger("service.http").isEnabledFor(level):
+        if not _HTTP_LOGGER.isEnabledFor(level):
             return True
         event = {
             **fields,
@@ -517,6 +541,7 @@ class _AccessLog:
 
 
 _ACCESS_LOG = _AccessLog()
+_HTTP_LOGGER = logging.getLogger("service.http")
 
 
 def configure_logging(settings: Settings) -> None:

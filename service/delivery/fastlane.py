@@ -132,7 +132,9 @@ class FastLane:
         await send({"type": "http.response.body", "body": body})
         note_cache("hit")
         record = RequestLog(request_id, learned.mark.caller, learned.mark.operation, "hit")
-        account(scope, record, status, time.perf_counter() - started, route=GRAPHQL_PATH)
+        account(
+            scope, record, status, time.perf_counter() - started, route=GRAPHQL_PATH, pooled=False
+        )
         return True
 
     def _holds(self, learned: Learned) -> bool:
