@@ -39,7 +39,11 @@ LIFETIME = 5.0
 SIZE = 1_024
 # per request: these are set anew, never repeated from a learned answer
 _PER_REQUEST = frozenset({REQUEST_ID_HEADER.encode(), b"ratelimit", b"ratelimit-policy"})
-_BODY_HEADERS = frozenset({b"content-type", b"content-length", b"content-encoding"})
+# what a 304 does not repeat of a 200: the body's headers, and the cache tags, which the stored
+# answer keeps (RFC 9110, 15.4.5: a 304 carries what updates the stored answer)
+_NOT_REVALIDATED = frozenset(
+    {b"content-type", b"content-length", b"content-encoding", b"surrogate-key", b"cache-tag"}
+)
 _WANTED = frozenset(
     {b"authorization", b"accept", b"accept-encoding", b"if-none-match", REQUEST_ID_HEADER.encode()}
 )
@@ -177,7 +181,7 @@ class FastLane:
             for name, value in start["headers"]
             if name.lower() not in _PER_REQUEST
         ]
-        not_modified = [(n, v) for n, v in headers if n.lower() not in _BODY_HEADERS]
+        not_modified = [(n, v) for n, v in headers if n.lower() not in _NOT_REVALIDATED]
         learned = self._learned.get(made_from)
         if learned is None or learned.mark != mark or not self._holds(learned):
             learned = Learned(

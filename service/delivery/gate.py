@@ -557,9 +557,10 @@ async def _send_not_modified(
     send: Send, delivery: Delivery, plan: Plan, coding: str | None, decision: Decision | None
 ) -> None:
     suffix = CODING_SUFFIX.get(coding or "", "")
+    # what updates the stored answer (RFC 9110, 15.4.5); its cache tags stay those of the 200
     head = [
         (b"etag", f'"{plan.key}{suffix}"'.encode()),
-        *_caching_headers(delivery, plan, plan.tags),
+        *_caching_headers(delivery, plan, ""),
         (b"cache-status", b"contentapi; hit"),
     ]
     if decision is not None:
