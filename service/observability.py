@@ -137,6 +137,16 @@ _PROCESS_ID = uuid.uuid4().hex[:16]
 _request_count = itertools.count(1)
 
 
+def _new_process() -> None:
+    """A forked process draws its own half: two processes never hand out the same id."""
+    global _PROCESS_ID, _request_count
+    _PROCESS_ID = uuid.uuid4().hex[:16]
+    _request_count = itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_new_process)
+
+
 def fresh_request_id() -> str:
     return f"{_PROCESS_ID}{next(_request_count):016x}"
 

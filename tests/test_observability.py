@@ -5,6 +5,7 @@ every response, settings refused at start-up with one message per bad value."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from service.app import create_app
 from service.config import Environment, Settings
 from service.content.operations import bootstrap_development
 from service.content.reading import Reader
-from service.observability import _redact_keys, note_cache
+from service.observability import _redact_keys, fresh_request_id, note_cache
 from tests.helpers import invoke
 from tests.vetting_helpers import add_staff, small_seed
 
@@ -63,6 +64,24 @@ def test_a_sane_request_id_is_kept_and_anything_else_replaced(client: TestClient
     for response in (made, forged, injected):
         assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
     assert len({made.headers["x-request-id"], forged.headers["x-request-id"]}) == 2
+
+
+def test_request_ids_made_in_two_processes_differ(client: TestClient) -> None:
+    """Workers forked from one process hand out ids of their own, never their parent's."""
+    before = client.get("/healthz").headers["x-request-id"]
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child only reports its next id
+        os.write(writing, fresh_request_id().encode())
+        os._exit(0)
+    os.close(writing)
+    made_by_child = os.read(reading, 64).decode()
+    os.close(reading)
+    os.waitpid(child, 0)
+    after = client.get("/healthz").headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", made_by_child)
+    assert made_by_child[:16] != before[:16]
+    assert made_by_child not in {before, after}
 
 
 def test_graphql_errors_and_refusals_carry_the_request_id(client: TestClient) -> None:
