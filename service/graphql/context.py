@@ -20,6 +20,7 @@ from service.content.reading import Reader, ReleaseCache
 from service.content.service import ContentService
 from service.graphql.dataloaders import Loaders
 from service.graphql.fragments import Fragments
+from service.graphql.limits import reveals_schema
 from service.observability import current_request
 
 
@@ -42,6 +43,8 @@ class Context(BaseContext):
         # completed items of held releases, shared by the requests of one scope (fragments.py)
         self.fragments = fragments
         self.fragment_scope = (reader.scope, reader.default_locale)
+        # no "Did you mean ...?" for callers the schema is not revealed to (limits.py)
+        self.hides_suggestions = not reveals_schema(caller, production=settings.is_production)
 
     async def staff(self, permission: Permission) -> Principal:
         """The caller, when it is allowed `permission`; else an error that says why."""

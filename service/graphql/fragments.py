@@ -173,7 +173,22 @@ def _frozen(value: Any) -> Hashable:
 
 class FragmentExecution(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's execution, completing items that offer a `fragment_key` from the fragments
-    in the context (`Context.fragments`), when it has them."""
+    in the context (`Context.fragments`), when it has them; and telling a caller the schema is
+    not revealed to what is wrong with its variables without "Did you mean ...?"."""
+
+    @classmethod
+    def build(
+        cls,
+        schema: Any,
+        document: Any,
+        root_value: Any = None,
+        context_value: Any = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        if getattr(context_value, "hides_suggestions", False):
+            kwargs["hide_suggestions"] = True
+        return super().build(schema, document, root_value, context_value, *args, **kwargs)
 
     def complete_object_value(
         self,

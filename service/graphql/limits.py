@@ -306,8 +306,9 @@ class StaticCosts:
 
 class QueryCostLimiter(SchemaExtension):
     """Refuses, before anything is resolved, an operation whose cost with its variables is over
-    the limit. Its variables are coerced here first, as execution would, with suggestions only
-    for callers the schema is revealed to."""
+    the limit. Where the cost depends on the variables (or is over the limit), they are coerced
+    here first, as execution would, with suggestions only for callers the schema is revealed
+    to; otherwise execution coerces them, hiding suggestions alike."""
 
     def __init__(
         self, *, max_cost: int, production: bool, costs: StaticCosts | None = None
@@ -331,6 +332,11 @@ class QueryCostLimiter(SchemaExtension):
         operation = get_operation_ast(document, context.operation_name)
         if operation is None:
             return None  # execution names the problem
+        static = self.costs.get(document, context.operation_name)
+        if static is not None and static <= self.max_cost:
+            # no variable changes the cost: execution coerces them (and says what is wrong
+            # with them, hiding suggestions as here: FragmentExecution)
+            return None
         hide = not reveals_schema(_caller(context.context), production=self.production)
         variables = get_variable_values(
             schema,
@@ -341,7 +347,7 @@ class QueryCostLimiter(SchemaExtension):
         )
         if isinstance(variables, list):
             return variables
-        cost = self.costs.get(document, context.operation_name)
+        cost = static
         if cost is None:
             cost = operation_cost(schema, document, context.operation_name, variables)
             if not _pages_follow_variables(document):
