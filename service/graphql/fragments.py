@@ -167,8 +167,7 @@ def _frozen(value: Any) -> Hashable:
         return tuple(sorted((name, _frozen(item)) for name, item in value.items()))
     if isinstance(value, list | tuple):
         return tuple(_frozen(item) for item in value)
-    hash(value)  # a value that cannot be a key is never kept (TypeError, caught by the caller)
-    return cast(Hashable, value)
+    return cast(Hashable, value)  # one that cannot be a key fails the lookup (TypeError)
 
 
 class FragmentExecution(StrawberryGraphQLCoreExecutionContext):
@@ -209,21 +208,20 @@ class FragmentExecution(StrawberryGraphQLCoreExecutionContext):
         nodes = tuple(details.node for details in field_details_list)
         ids = tuple(id(node) for node in nodes)
         reads = fragments.variables_read(ids, nodes, self.fragment_definitions)
+        given = self.variable_values.coerced
+        key = (
+            return_type.name,
+            ids,
+            identity,
+            context.fragment_scope,
+            tuple(_frozen(given.get(name)) for name in reads),
+        )
         try:
-            given = self.variable_values.coerced
-            key = (
-                return_type.name,
-                ids,
-                identity,
-                context.fragment_scope,
-                tuple(_frozen(given.get(name)) for name in reads),
-            )
-            hash(key)
-        except TypeError:
+            kept = fragments.get(key)
+        except TypeError:  # a variable's value that cannot be a key: completed every time
             return super().complete_object_value(
                 return_type, field_details_list, info, path, result, position_context
             )
-        kept = fragments.get(key)
         if kept is not None:
             if kept.served:
                 note_served(kept.served)
