@@ -27,6 +27,8 @@ from graphql import (
     GraphQLResolveInfo,
     Node,
     VariableNode,
+    Visitor,
+    visit,
 )
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import AwaitableOrValue, Path
@@ -130,35 +132,36 @@ class Fragments:
         """The variables the selections of `nodes` read, anywhere below them."""
         found = self._reads.get(ids)
         if found is None:
-            names: set[str] = set()
-            for node in nodes:
-                if node.selection_set is not None:
-                    _variables_in(node.selection_set, fragments, names, set())
-            found = (nodes, tuple(sorted(names)))
+            found = (nodes, _variables_below(nodes, fragments))
             self._reads[ids] = found
         return found[1]
 
 
-def _variables_in(node: Node, fragments: dict[str, Any], names: set[str], seen: set[str]) -> None:
-    """Every variable named in `node`'s tree, through the fragments it spreads."""
-    if isinstance(node, VariableNode):
-        names.add(node.name.value)
-        return
-    if isinstance(node, FragmentSpreadNode):
-        name = node.name.value
-        if name not in seen and name in fragments:
-            seen.add(name)
-            _variables_in(fragments[name], fragments, names, seen)
-    for key in node.keys:
-        if key == "loc":
-            continue
-        child = getattr(node, key, None)
-        if isinstance(child, Node):
-            _variables_in(child, fragments, names, seen)
-        elif isinstance(child, tuple | list):
-            for item in child:
-                if isinstance(item, Node):
-                    _variables_in(item, fragments, names, seen)
+class _VariablesNamed(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+        self.spread: set[str] = set()
+
+    def enter_variable(self, node: VariableNode, *_: object) -> None:
+        self.names.add(node.name.value)
+
+    def enter_fragment_spread(self, node: FragmentSpreadNode, *_: object) -> None:
+        self.spread.add(node.name.value)
+
+
+def _variables_below(nodes: tuple[FieldNode, ...], fragments: dict[str, Any]) -> tuple[str, ...]:
+    """Every variable named below `nodes`, through the fragments they spread."""
+    found = _VariablesNamed()
+    pending: list[Node] = [node.selection_set for node in nodes if node.selection_set]
+    visited: set[str] = set()
+    while pending:
+        visit(pending.pop(), found)
+        for name in found.spread - visited:
+            visited.add(name)
+            if name in fragments:
+                pending.append(fragments[name])
+    return tuple(sorted(found.names))
 
 
 def _frozen(value: Any) -> Hashable:

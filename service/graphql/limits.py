@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from graphql import (
+    BREAK,
     ArgumentNode,
     ASTValidationRule,
     DocumentNode,
@@ -24,7 +25,6 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
-    Node,
     NoSchemaIntrospectionCustomRule,
     NullValueNode,
     SelectionSetNode,
@@ -263,23 +263,26 @@ def operation_cost(
     )
 
 
-def _pages_follow_variables(node: Node) -> bool:
-    """Whether a `first` argument anywhere in `node` is given by a variable: then the cost of
+class _PageFromVariable(Visitor):
+    """Finds a `first` argument given by a variable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def enter_argument(self, node: ArgumentNode, *_: object) -> Any:
+        if node.name.value == "first" and not isinstance(node.value, IntValueNode | NullValueNode):
+            self.found = True
+            return BREAK
+        return None
+
+
+def _pages_follow_variables(document: DocumentNode) -> bool:
+    """Whether a `first` argument of the document is given by a variable: then the cost of
     its operations depends on the variables."""
-    if isinstance(node, ArgumentNode) and node.name.value == "first":
-        return not isinstance(node.value, IntValueNode | NullValueNode)
-    for key in node.keys:
-        if key == "loc":
-            continue
-        child = getattr(node, key, None)
-        if isinstance(child, Node):
-            if _pages_follow_variables(child):
-                return True
-        elif isinstance(child, tuple | list) and any(
-            isinstance(item, Node) and _pages_follow_variables(item) for item in child
-        ):
-            return True
-    return False
+    finder = _PageFromVariable()
+    visit(document, finder)
+    return finder.found
 
 
 class StaticCosts:
