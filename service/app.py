@@ -171,6 +171,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hide_internal_errors=settings.is_production,
     )
     app.include_router(graphql, prefix="/graphql")
+    # the delivery gate runs planned GETs' operations as this endpoint does
+    app.state.graphql = graphql
     app.include_router(bundles)
 
     @app.exception_handler(CallerRefused)

@@ -135,6 +135,43 @@ def test_answers_with_errors_are_never_stored_or_tagged(app_client: TestClient) 
         assert "cache-status" not in wrong.headers or "hit" not in wrong.headers["cache-status"]
 
 
+@pytest.mark.parametrize(
+    "accept", ["application/json", "application/graphql-response+json, application/json;q=0.9"]
+)
+def test_a_get_the_gate_runs_itself_is_answered_as_the_endpoint_answers_a_post(
+    app_client: TestClient, accept: str
+) -> None:
+    """A planned GET's operation is run by the delivery gate, past FastAPI's routing and
+    Strawberry's HTTP view: its answer is the endpoint's, byte for byte, whatever the outcome."""
+    cases = [
+        PRODUCT,  # data
+        {**PRODUCT, "market": "XX"},  # a field's error, with a path: executed
+        {"market": "US"},  # a variable missing: never run (400 in the newer media type)
+        {**PRODUCT, "release": "one"},  # a variable that does not coerce
+    ]
+    for variables in cases:
+        got = product_page(app_client, variables, accept=accept)
+        posted = app_client.post(
+            "/graphql",
+            json={"query": PRODUCT_PAGE, "variables": variables},
+            headers={"accept": accept},
+        )
+        assert (got.status_code, got.headers["content-type"]) == (
+            posted.status_code,
+            posted.headers["content-type"],
+        ), variables
+        # each error names its own request's id
+        assert got.content.replace(got.headers["x-request-id"].encode(), b"ID") == (
+            posted.content.replace(posted.headers["x-request-id"].encode(), b"ID")
+        ), variables
+        assert "Accept" in got.headers["vary"]
+    # the answer with data is one to keep: computed, not yet stored
+    assert (
+        product_page(app_client, PRODUCT, accept=accept).headers["cache-status"]
+        == "contentapi; fwd=miss; stored"
+    )
+
+
 def test_a_pinned_answer_is_immutable_and_latest_follows_a_publish_at_once(
     cli: CliRunner, fresh: Settings, seed_copy: Path
 ) -> None:

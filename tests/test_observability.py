@@ -184,6 +184,13 @@ def _count_requests_and_deliveries(client: TestClient, cli: CliRunner, tmp_path:
         )
         >= 3
     )
+    # a GET the delivery gate runs itself counts under the same route
+    labels = {**labels, "method": "GET"}
+    before = metric(client, "contentapi_http_requests_total", **labels)
+    for variables in ('{"a": 1}', '{"a": 2}', '{"a": 3}'):
+        params = {"query": TITLES, "variables": variables}
+        assert client.get("/graphql", params=params).status_code == 200
+    assert metric(client, "contentapi_http_requests_total", **labels) == before + 3
     client.get("/bundles/1/en-US.json")
     assert (
         metric(

@@ -23,23 +23,37 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.exceptions import MissingQueryError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 
 from service.access.keycache import KeyCache
 from service.access.principal import Principal
 from service.config import Settings
 from service.content.errors import Unauthenticated
 from service.content.served import recording
+from service.db import is_unavailable
 from service.delivery import ratelimit
 from service.delivery.cache import Answer, LocalCache, SharedCache
 from service.delivery.compression import compress, negotiate_encoding
+from service.delivery.documents import DocumentStore
 from service.delivery.fastlane import Mark, names_answer
 from service.delivery.freshness import Freshness
-from service.delivery.plan import Questions, Shapes, pinned_releases
+from service.delivery.plan import Question, Questions, Shapes, pinned_releases
 from service.delivery.ratelimit import Decision, RateLimits
-from service.graphql.router import negotiate_media_type
-from service.observability import current_request, current_request_id, note_cache
+from service.graphql.context import reading_context, transaction
+from service.graphql.router import ContentGraphQLRouter, json_problem, negotiate_media_type
+from service.observability import (
+    current_request,
+    current_request_id,
+    note_cache,
+    note_database_unavailable,
+    unavailable_body,
+)
 
 logger = logging.getLogger("service.delivery.gate")
+
+QUERIES = frozenset({OperationType.QUERY})
 
 GRAPHQL_PATH = "/graphql"
 VARY = b"Accept, Accept-Encoding, Authorization"
@@ -142,6 +156,19 @@ class Plan:
     question_key: str
     pinned: bool
     tags: str  # the release's own cache tags; the entries' are added once it is computed
+    # the operation as the endpoint would run it, when the gate may run it itself
+    operation: Operation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """A planned GET's operation: its document, name and variables, and the media type of
+    its answer."""
+
+    document: str
+    name: str | None
+    variables: dict[str, object]
+    media_type: str
 
 
 class DeliveryGate:
@@ -292,9 +319,13 @@ class DeliveryGate:
         release = f"pinned:{pinned}" if pinned is not None else f"latest:{latest}"
         releases = pinned.split(",") if pinned is not None else [str(latest)]
         tags = " ".join(f"release-{number}" for number in releases if number != "0")
-        return Plan(
-            _digest(question_key, release), question_key, pinned is not None, tags
-        ), principal
+        operation = None
+        if _runs_as_planned(question, documents) and json_problem(question.variables) is None:
+            operation = Operation(document, question.operation_name, question.variables, media_type)
+        plan = Plan(
+            _digest(question_key, release), question_key, pinned is not None, tags, operation
+        )
+        return plan, principal
 
     async def _caller(
         self, scope: Scope, delivery: Delivery, authorization: str
@@ -367,9 +398,14 @@ class DeliveryGate:
         decision: Decision | None,
         caller: tuple[Principal | None, str],
     ) -> None:
-        captured = _Captured()
-        with recording() as served:
-            await self.app(scope, receive, captured.send)
+        captured = None
+        if plan.operation is not None:
+            with recording() as served:
+                captured = await self._run(scope, plan.operation, caller[0])
+        if captured is None:
+            captured = _Captured()
+            with recording() as served:
+                await self.app(scope, receive, captured.send)
         record = current_request()
         if record is not None and record.database_unavailable:
             stale_key = delivery.fallback.get(plan.question_key)
@@ -395,6 +431,48 @@ class DeliveryGate:
         else:
             status = b"fwd=miss"
         await self._send_answer(send, delivery, plan, answer, coding, decision, status)
+
+    async def _run(
+        self, scope: Scope, operation: Operation, caller: Principal | None
+    ) -> _Captured | None:
+        """Run a planned GET's operation as the endpoint runs it (the same context, schema,
+        extensions and response), without FastAPI's routing or Strawberry's HTTP view; None
+        when the endpoint must answer it (an operation it refuses before running)."""
+        state = scope["app"].state
+        router: ContentGraphQLRouter = state.graphql
+        scope["route"] = router  # the route the request's metrics are counted under
+        try:
+            async with transaction(state.sessionmaker, previewing=lambda: False) as session:
+                context = reading_context(
+                    state, session, caller, latest=scope["state"].get("latest_release")
+                )
+                result = await router.schema.execute(
+                    operation.document,
+                    variable_values=operation.variables,
+                    context_value=context,
+                    operation_name=operation.name,
+                    allowed_operation_types=QUERIES,
+                )
+        except (CannotGetOperationTypeError, InvalidOperationTypeError, MissingQueryError):
+            return None
+        except (DBAPIError, PoolTimeout) as exc:
+            # the transaction could not end: answered as the database being away (a stored
+            # answer, while there is one, else 503), as the endpoint's handler answers it
+            if not is_unavailable(exc):
+                raise
+            note_database_unavailable()
+            status = 503
+            body = unavailable_body(current_request_id() or "")
+            headers = [
+                (b"content-length", str(len(body)).encode()),
+                (b"content-type", b"application/json"),
+            ]
+        else:
+            status, headers, body = router.answer(result, operation.media_type)
+        captured = _Captured()
+        await captured.send({"type": "http.response.start", "status": status, "headers": headers})
+        await captured.send({"type": "http.response.body", "body": body})
+        return captured
 
     # --- anything else -------------------------------------------------------------------
 
@@ -521,6 +599,19 @@ def _mark(scope: Scope, plan: Plan, principal: Principal | None, identity: str) 
         caller=record.caller if record else "anonymous",
         operation=record.operation if record else None,
     )
+
+
+def _runs_as_planned(question: Question, documents: DocumentStore) -> bool:
+    """Whether the endpoint would run the question's document as the plan read it, with no
+    step of its own: not a document to register (sent with its hash), nor a hash it would
+    refuse (persisted queries off)."""
+    if not question.persisted:
+        return True
+    if question.document is not None:
+        return False
+    if documents.trusted_documents:
+        return documents.is_trusted(question.document_hash)
+    return documents.persisted_queries
 
 
 def _digest(*parts: str) -> str:

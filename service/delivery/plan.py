@@ -49,6 +49,7 @@ class Question:
     operation_name: str | None
     variables: dict[str, object]
     canonical_variables: str
+    persisted: bool  # named by a persisted query's hash (`extensions.persistedQuery`)
 
 
 class Questions:
@@ -111,7 +112,14 @@ def read_question(query_string: bytes) -> Question | None:
         canonical = json.dumps(variables, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except ValueError:
         return None
-    return Question(document_hash, document, params.get("operationName"), variables, canonical)
+    return Question(
+        document_hash,
+        document,
+        params.get("operationName"),
+        variables,
+        canonical,
+        persisted=sent_hash is not None,
+    )
 
 
 @dataclass(frozen=True, slots=True)

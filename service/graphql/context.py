@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from sqlalchemy.exc import PendingRollbackError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.datastructures import State
 from strawberry.fastapi import BaseContext
 from strawberry.types import Info as StrawberryInfo
 
@@ -59,20 +61,22 @@ class Context(BaseContext):
 Info = StrawberryInfo[Context, None]
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request owns the transaction: committed at the end, rolled back on error, and
-    always rolled back for a preview, whose staged release must never be kept, or after the
-    database stopped answering (the connection is gone: there is nothing to commit)."""
-    session: AsyncSession = request.app.state.sessionmaker()
+@asynccontextmanager
+async def transaction(
+    sessionmaker: async_sessionmaker[AsyncSession], previewing: Callable[[], bool]
+) -> AsyncIterator[AsyncSession]:
+    """A request's session, which owns its transaction: committed at the end, rolled back on
+    error, and always rolled back for a preview (`previewing()` at the end), whose staged
+    release must never be kept, or after the database stopped answering (the connection is
+    gone: there is nothing to commit)."""
+    session = sessionmaker()
     try:
         yield session
         if not session.in_transaction():
             # nothing was read on it (an answer from held releases): nothing to end
             return
         record = current_request()
-        if getattr(request.state, "preview", False) or (
-            record is not None and record.database_unavailable
-        ):
+        if previewing() or (record is not None and record.database_unavailable):
             await session.rollback()
         else:
             try:
@@ -88,6 +92,14 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     finally:
         if session.in_transaction() or session.sync_session.identity_map:
             await session.close()
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's session (`transaction`)."""
+    async with transaction(
+        request.app.state.sessionmaker, lambda: getattr(request.state, "preview", False)
+    ) as session:
+        yield session
 
 
 # ended with the operation, before the response is sent: a commit that fails is answered as
@@ -116,12 +128,29 @@ async def get_context(request: Request, response: Response, session: SessionDep)
     caller = await keys.caller(
         session, request.headers.get("authorization"), production=settings.is_production
     )
-    releases: ReleaseCache = request.app.state.releases
     # the latest release, when the delivery layer has already read it for this request
     latest: int | None = getattr(request.state, "latest_release", None)
     preview = request.headers.get(PREVIEW_HEADER)
     if preview is not None:
         await _stage_preview(request, response, session, preview, caller)
+    return reading_context(
+        request.app.state, session, caller, latest=latest, preview=preview is not None
+    )
+
+
+def reading_context(
+    state: State,
+    session: AsyncSession,
+    caller: Principal | None,
+    *,
+    latest: int | None,
+    preview: bool = False,
+) -> Context:
+    """The context an operation runs in for `caller`, reading on `session`; `latest` is the
+    release "latest" means for this request, when already read."""
+    settings: Settings = state.settings
+    releases: ReleaseCache = state.releases
+    if preview:
         # the staged release takes the next id, in this transaction only: it must not enter
         # the shared cache or memory, and the latest is the staged one, read on this session
         releases = ReleaseCache(memories=0)
@@ -132,7 +161,7 @@ async def get_context(request: Request, response: Response, session: SessionDep)
         releases=releases,
         scope=read_scope(caller),
         latest=latest,
-        memory=preview is None,
+        memory=not preview,
     )
     return Context(
         settings=settings,
@@ -141,7 +170,7 @@ async def get_context(request: Request, response: Response, session: SessionDep)
         session=session,
         caller=caller,
         # never for a preview: its staged release is read on this transaction only
-        fragments=request.app.state.fragments if preview is None else None,
+        fragments=None if preview else state.fragments,
     )
 
 

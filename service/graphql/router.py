@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.fastapi import GraphQLRouter
-from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.types import QueryParams
 from strawberry.schema.exceptions import CannotGetOperationTypeError
@@ -172,6 +172,30 @@ def graphql_response_status(result: ExecutionResult) -> int:
     return status.HTTP_400_BAD_REQUEST
 
 
+def code_errors(result: ExecutionResult, *, hide_internal_errors: bool) -> None:
+    """Give a code to the errors raised inside an extension's hook, which Strawberry answers
+    past ErrorCodes: coded (and hidden in production) as every other error."""
+    if uncoded(result.errors):
+        result.errors = [
+            error
+            if "code" in (error.extensions or {})
+            else coded(error, hide_internal_errors=hide_internal_errors)
+            for error in result.errors or []
+        ]
+
+
+def response_body(response_data: Any, media_type: str, status_code: int) -> Any:
+    """What is encoded as the response's body."""
+    if (
+        media_type == GRAPHQL_RESPONSE_JSON
+        and status_code >= 400
+        and isinstance(response_data, dict)
+    ):
+        # the operation never ran, so the response has no data entry, not even null
+        return {key: value for key, value in response_data.items() if key != "data"}
+    return response_data
+
+
 BAD_REQUEST = "BAD_REQUEST"
 REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
 OPERATION_RESOLUTION_FAILURE = "OPERATION_RESOLUTION_FAILURE"
@@ -304,7 +328,7 @@ class BoundedRequestAdapter(StarletteRequestAdapter):
         return bytes(body)
 
 
-def _json_problem(value: object) -> str | None:
+def json_problem(value: object) -> str | None:
     """What makes parsed JSON unfit to run: nesting past MAX_JSON_DEPTH, a string with an
     unpaired surrogate escape ("\\ud800"), which is no text and which no database stores, or
     with a NULL ("\\u0000"), which PostgreSQL cannot compare with any text (SQLite can): so
@@ -341,7 +365,7 @@ def decode_request_json(data: str | bytes) -> object:
     except ValueError as exc:  # not JSON, not UTF-8, a 5,000-digit number, NaN or Infinity
         problem = str(exc)
     else:
-        problem = _json_problem(value)
+        problem = json_problem(value)
     if problem is not None:
         raise RequestRefused(
             status.HTTP_400_BAD_REQUEST, BAD_REQUEST, f"The request is not usable JSON: {problem}."
@@ -531,15 +555,7 @@ class ContentGraphQLRouter(GraphQLRouter[Context, None]):
             )
         except HTTPException as exc:
             result = _operation_not_run(exc)
-        if uncoded(result.errors):
-            # raised inside an extension's hook, which Strawberry answers past ErrorCodes: coded
-            # (and hidden in production) all the same
-            result.errors = [
-                error
-                if "code" in (error.extensions or {})
-                else coded(error, hide_internal_errors=self.hide_internal_errors)
-                for error in result.errors or []
-            ]
+        code_errors(result, hide_internal_errors=self.hide_internal_errors)
         if (
             resolution.register is not None
             and resolution.query is not None
@@ -561,6 +577,24 @@ class ContentGraphQLRouter(GraphQLRouter[Context, None]):
             sub_response.status_code = graphql_response_status(result)
         return result
 
+    def answer(
+        self, result: ExecutionResult, media_type: str
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """The response to one operation's result, as this endpoint sends it (status, headers,
+        body): for a caller that ran the operation itself (the delivery gate)."""
+        code_errors(result, hide_internal_errors=self.hide_internal_errors)
+        status_code = status.HTTP_200_OK
+        if media_type == GRAPHQL_RESPONSE_JSON:
+            status_code = graphql_response_status(result)
+        body = self.encode_json(response_body(process_result(result), media_type, status_code))
+        encoded = body.encode() if isinstance(body, str) else body
+        headers = [
+            (b"content-length", str(len(encoded)).encode()),
+            (b"content-type", CONTENT_TYPES[media_type].encode()),
+            (b"vary", b"Accept"),
+        ]
+        return status_code, headers, encoded
+
     def create_response(
         self,
         response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
@@ -568,10 +602,7 @@ class ContentGraphQLRouter(GraphQLRouter[Context, None]):
     ) -> Response:
         media_type = sub_response.media_type or JSON
         status_code = sub_response.status_code or status.HTTP_200_OK
-        body: Any = response_data
-        if media_type == GRAPHQL_RESPONSE_JSON and status_code >= 400 and isinstance(body, dict):
-            # the operation never ran, so the response has no data entry, not even null
-            body = {key: value for key, value in body.items() if key != "data"}
+        body = response_body(response_data, media_type, status_code)
         response = Response(
             self.encode_json(body), status_code=status_code, media_type=CONTENT_TYPES[media_type]
         )
