@@ -6,7 +6,6 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -96,7 +95,6 @@ def unsupported(document: DocumentNode) -> list[GraphQLError]:
     return finder.errors
 
 
-@lru_cache(maxsize=256)
 def _validate(
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -117,13 +115,46 @@ def _validate(
     )
 
 
+class Validations:
+    """The validation errors of the documents parsed last (none, for most), by the document's
+    identity: the parser cache hands the same document object for the same text, and hashing
+    a document by value walks every node of it."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._errors: dict[
+            tuple[int, tuple[type[ASTValidationRule], ...], bool],
+            tuple[weakref.ref[DocumentNode], list[GraphQLError]],
+        ] = {}
+
+    def of(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        rules: tuple[type[ASTValidationRule], ...],
+        hide_suggestions: bool,
+    ) -> list[GraphQLError]:
+        key = (id(document), rules, hide_suggestions)
+        found = self._errors.get(key)
+        if found is not None and found[0]() is document:
+            return found[1]
+        errors = _validate(schema, document, rules, hide_suggestions)
+        if self.size:
+            if len(self._errors) >= self.size:
+                self._errors.pop(next(iter(self._errors)))
+            self._errors[key] = (weakref.ref(document), errors)
+        return errors
+
+
 class SchemaPrivacy(SchemaExtension):
     """Validates each document (once per document, rule set and audience: partners send the
     same few again and again), without introspection or suggestions for callers the schema is
     not revealed to."""
 
-    def __init__(self, *, production: bool) -> None:
+    def __init__(self, *, production: bool, validations: Validations | None = None) -> None:
         self.production = production
+        # one per schema: rules and documents are that schema's
+        self.validations = validations or Validations(size=0)
 
     def _reveals(self) -> bool:
         return reveals_schema(_caller(self.execution_context.context), production=self.production)
@@ -139,7 +170,7 @@ class SchemaPrivacy(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         if context.graphql_document is not None:  # always, once parsed
-            context.pre_execution_errors = _validate(
+            context.pre_execution_errors = self.validations.of(
                 context.schema._schema,
                 context.graphql_document,
                 tuple(context.validation_rules),

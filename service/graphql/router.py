@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
+import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException, StarletteRequestAdapter
 from graphql import GraphQLError
 from starlette import status
@@ -94,6 +96,7 @@ def _match(media_type: str, media_range: str) -> int | None:
     return None
 
 
+@lru_cache(maxsize=256)
 def negotiate_media_type(accept: str | None) -> str | None:
     """The media type to answer in, or None when the client accepts neither of ours.
 
@@ -445,6 +448,11 @@ class ContentGraphQLRouter(GraphQLRouter[Context, None]):
     def decode_json(self, data: str | bytes) -> object:
         return decode_request_json(data)
 
+    def encode_json(self, data: object) -> bytes:
+        # UTF-8, as JSON is exchanged (RFC 8259), at a tenth of the standard library's time:
+        # a product page is 14 kB of it
+        return orjson.dumps(data)
+
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         # a GET that names its document by hash has no `query` either, yet it is an operation
         # (curl and CDNs send Accept: */*), not a browser asking for GraphiQL
@@ -586,8 +594,7 @@ class ContentGraphQLRouter(GraphQLRouter[Context, None]):
         status_code = status.HTTP_200_OK
         if media_type == GRAPHQL_RESPONSE_JSON:
             status_code = graphql_response_status(result)
-        body = self.encode_json(response_body(process_result(result), media_type, status_code))
-        encoded = body.encode() if isinstance(body, str) else body
+        encoded = self.encode_json(response_body(process_result(result), media_type, status_code))
         headers = [
             (b"content-length", str(len(encoded)).encode()),
             (b"content-type", CONTENT_TYPES[media_type].encode()),

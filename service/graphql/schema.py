@@ -20,7 +20,7 @@ from strawberry.types import ExecutionContext
 from service.config import PROJECT_ROOT, Settings
 from service.graphql.errors import ErrorCodes
 from service.graphql.fragments import FragmentExecution
-from service.graphql.limits import QueryCostLimiter, SchemaPrivacy, StaticCosts
+from service.graphql.limits import QueryCostLimiter, SchemaPrivacy, StaticCosts, Validations
 from service.graphql.queries import Query as ContentQuery
 from service.graphql.staff import Mutation as StaffMutation
 from service.graphql.staff import StaffQuery
@@ -66,7 +66,11 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         partial(ErrorCodes, hide_internal_errors=settings.is_production),
         # validates each document once per audience, which in production is what keeps
         # introspection and suggestions from partners
-        partial(SchemaPrivacy, production=settings.is_production),
+        partial(
+            SchemaPrivacy,
+            production=settings.is_production,
+            validations=Validations(size=PARSED_DOCUMENTS),
+        ),
         partial(
             QueryCostLimiter,
             max_cost=settings.graphql_max_cost,
