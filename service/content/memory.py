@@ -669,6 +669,19 @@ class HeldLiveRepository(LiveRepository):
         # what no held release has (none, as long as the ids came from held reads) is read
         return await super().revisions(revision_ids)
 
+    async def revision_values(self, revision_ids: Sequence[int], name: str) -> dict[int, Any]:
+        found: dict[int, Any] = {}
+        missing: list[int] = []
+        for revision_id in revision_ids:
+            held = self.holder.pool.get(revision_id)
+            if held is None:
+                missing.append(revision_id)
+            else:
+                found[revision_id] = getattr(held, name)
+        if missing:
+            found.update(await super().revision_values(missing, name))
+        return found
+
     async def attached(
         self, model: type[Base], column: str, revision_ids: Sequence[int]
     ) -> dict[int, list[str]]:

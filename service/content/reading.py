@@ -368,11 +368,11 @@ class Reader:
     async def ordered_takeaways(self, entries: list[LiveEntry]) -> list[LiveEntry]:
         """Takeaways grouped by topic (by key), in their order within it."""
         ids = [entry.revision_id for entry in entries]
-        revisions = await self.live.revisions(ids)
+        positions = await self.live.revision_values(ids, "position")
         topics = await self.live.attached_topics(ids)
         return sorted(
             entries,
-            key=lambda e: (topics[e.revision_id][0], revisions[e.revision_id].position or 0, e.key),
+            key=lambda e: (topics[e.revision_id][0], positions[e.revision_id] or 0, e.key),
         )
 
     async def disclaimers(
@@ -396,10 +396,12 @@ class Reader:
     ) -> list[LiveEntry]:
         where = LiveFilter(market=self.market(release, market), keys=keys)
         found = await self.live.live_entries(release.id, locales, EntryKind.DISCLAIMER.value, where)
-        revisions = await self.live.revisions([entry.revision_id for entry in found])
+        kinds = await self.live.revision_values(
+            [entry.revision_id for entry in found], "disclaimer_kind"
+        )
 
         def order(entry: LiveEntry) -> tuple[int, str]:
-            kind = revisions[entry.revision_id].disclaimer_kind or ""
+            kind = kinds[entry.revision_id] or ""
             return (DISCLAIMER_ORDER.get(kind, len(DISCLAIMER_ORDER)), entry.key)
 
         return sorted(found, key=order)
@@ -469,7 +471,9 @@ class Reader:
             EntryKind.TAKEAWAY.value,
             LiveFilter(market=market, any_topics=tuple(topics)),
         )
-        revisions = await self.live.revisions([entry.revision_id for entry in found])
+        positions = await self.live.revision_values(
+            [entry.revision_id for entry in found], "position"
+        )
         their_topics = await self.live.attached_topics([entry.revision_id for entry in found])
         order = {topic: index for index, topic in enumerate(topics)}
 
@@ -477,7 +481,7 @@ class Reader:
             topic = their_topics[entry.revision_id][0]
             return (
                 order.get(topic, len(order)),
-                revisions[entry.revision_id].position or 0,
+                positions[entry.revision_id] or 0,
                 entry.key,
             )
 

@@ -473,6 +473,11 @@ class LiveRepository:
             self._revisions.update((row[0].id, row[0]) for row in rows)
         return {rid: self._revisions[rid] for rid in revision_ids if rid in self._revisions}
 
+    async def revision_values(self, revision_ids: Sequence[int], name: str) -> dict[int, Any]:
+        """One field of each revision (what an order needs), as `revisions` reads it."""
+        revisions = await self.revisions(revision_ids)
+        return {rid: getattr(revision, name) for rid, revision in revisions.items()}
+
     async def attached(
         self, model: type[Base], column: str, revision_ids: Sequence[int]
     ) -> dict[int, list[str]]:
