@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import langcodes
@@ -27,6 +28,7 @@ MAX_PAGE = 100
 DISCLAIMER_ORDER = {kind.value: index for index, kind in enumerate(DisclaimerKind)}
 
 
+@lru_cache(maxsize=1024)
 def parse_locale(value: str | None, default: str) -> LocalePreference:
     """A caller's locale, checked: an unknown or malformed tag is an error, never a fallback."""
     tag = default if value is None else value
