@@ -41,6 +41,7 @@ from service.graphql.router import (
 from service.graphql.schema import build_schema
 from service.observability import (
     RETRY_AFTER_SECONDS,
+    TALLY,
     WEBHOOK_PENDING,
     Observability,
     configure_logging,
@@ -103,6 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         polling = asyncio.create_task(
             delivery.freshness.run(app.state.freshness_sessions, stop_polling), name="freshness"
         )
+        # the answers counted in batches reach the metrics within a second
+        tallying = asyncio.create_task(TALLY.flush_periodically(stop_polling), name="tally")
         worker = None
         if settings.webhook_worker:
             worker = asyncio.create_task(
@@ -116,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await _stop_worker(worker, stop_worker, settings)
             stop_polling.set()
             await polling
+            await tallying
             await delivery.close()
             await engine.dispose()
             await loader_engine.dispose()

@@ -4,6 +4,7 @@ security headers, and a 503 in place of an answer the database could not give.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -12,6 +13,7 @@ import re
 import sys
 import time
 import uuid
+from bisect import bisect_left
 from collections.abc import Mapping, MutableMapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -171,11 +173,12 @@ REQUESTS = Counter(
     "HTTP requests answered, by route template, method, status and GraphQL operation",
     ["route", "method", "status", "operation"],
 )
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 LATENCY = Histogram(
     "contentapi_http_request_duration_seconds",
     "Time to answer an HTTP request, by route template, method and GraphQL operation",
     ["route", "method", "operation"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    buckets=LATENCY_BUCKETS,
 )
 IN_FLIGHT = Gauge(
     "contentapi_http_requests_in_flight",
@@ -266,7 +269,67 @@ def observe_pool(engine: AsyncEngine | None) -> None:
         POOL_SIZE.set(pool.size())
 
 
+class Tally:
+    """Requests counted in batches, for the answers cheap enough that counting each in the
+    metrics would cost a third of answering it (the fast lane's): their counts, latency sums
+    and latency buckets are added up here, and added to the metrics once a second (`flush`,
+    from the next such answer or from `flush_periodically`) and whenever this process's
+    /metrics is read."""
+
+    INTERVAL = 1.0
+
+    def __init__(self) -> None:
+        # by (route, method, status, operation): [answers, seconds, answers per bucket]
+        self._pending: dict[tuple[str, str, str, str], list[Any]] = {}
+        self._hits = 0
+        self._flushed = time.monotonic()
+
+    def count(
+        self, route: str, method: str, status: int, operation: str | None, elapsed: float
+    ) -> None:
+        """One answer given from a cache (a cache hit as well as a request)."""
+        key = (route, method, str(status), operation_label(operation))
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = [0, 0.0, [0] * len(_LATENCY_BOUNDS)]
+        pending[0] += 1
+        pending[1] += elapsed
+        pending[2][bisect_left(_LATENCY_BOUNDS, elapsed)] += 1
+        self._hits += 1
+        if time.monotonic() - self._flushed >= self.INTERVAL:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        hits, self._hits = self._hits, 0
+        self._flushed = time.monotonic()
+        for (route, method, status, operation), (answers, seconds, buckets) in pending.items():
+            _requests(route, method, status, operation).inc(answers)
+            # what Histogram.observe does once per value, done once per batch
+            latency = _latency(route, method, operation)
+            latency._sum.inc(seconds)
+            for index, count in enumerate(buckets):
+                if count:
+                    latency._buckets[index].inc(count)
+        if hits:
+            _cache_lookups("hit").inc(hits)
+
+    async def flush_periodically(self, stop: asyncio.Event) -> None:
+        """Flush once a second until `stop`, then a last time: a process that answers nothing
+        more still shows what it answered."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.INTERVAL)
+            self.flush()
+
+
+# the latency histogram's upper bounds, +Inf last, as Histogram.observe compares them
+_LATENCY_BOUNDS = (*LATENCY_BUCKETS, float("inf"))
+TALLY = Tally()
+
+
 def metrics_payload() -> bytes:
+    TALLY.flush()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -445,6 +508,24 @@ class Observability:
         account(scope, record, status, elapsed)
 
 
+def account_cached(
+    scope: Scope,
+    status: int,
+    elapsed: float,
+    *,
+    route: str,
+    request_id: str,
+    caller: str,
+    operation: str | None,
+) -> None:
+    """Count and log one request answered from a cache, counted in a batch (`Tally`)."""
+    TALLY.count(route, str(scope.get("method", "")), status, operation, elapsed)
+    level = logging.WARNING if status >= 500 else logging.INFO
+    if not _ACCESS_LOG.silent(level):
+        record = RequestLog(request_id, caller, operation, "hit")
+        _log_request(scope, record, status, elapsed, route)
+
+
 def account(
     scope: Scope,
     record: RequestLog,
@@ -466,13 +547,17 @@ def account(
     if pooled:
         app = scope.get("app")
         observe_pool(getattr(getattr(app, "state", None), "engine", None))
+    _log_request(scope, record, status, elapsed, route)
+
+
+def _log_request(scope: Scope, record: RequestLog, status: int, elapsed: float, route: str) -> None:
     level = logging.WARNING if status >= 500 else logging.INFO
     if _ACCESS_LOG.silent(level):
         return
     client = scope.get("client")
     fields = {
         "request_id": record.request_id,
-        "method": method,
+        "method": str(scope.get("method", "")),
         "path": scope.get("path", ""),
         "route": route,
         "status": status,
@@ -525,7 +610,7 @@ class _AccessLog:
 
     def silent(self, level: int) -> bool:
         """Whether a line of `level` would be written nowhere: then nothing is prepared."""
-        return self._direct() and not _HTTP_LOGGER.isEnabledFor(level)
+        return not _HTTP_LOGGER.isEnabledFor(level) and self._direct()
 
     def write(self, level: int, fields: dict[str, Any]) -> bool:
         handler = self.handler

@@ -217,6 +217,45 @@ def _count_requests_and_deliveries(client: TestClient, cli: CliRunner, tmp_path:
     assert metric(client, "contentapi_webhook_deliveries_pending") == 1
 
 
+def test_answers_from_the_fast_lane_are_counted_in_the_metrics_and_logged(
+    client: TestClient,
+) -> None:
+    """The fast lane's answers are counted in batches: /metrics shows every one of them, with
+    its latency, as soon as it is read."""
+    params = {"query": TITLES, "variables": '{"lane": 1}'}
+    labels = {"route": "/graphql", "method": "GET", "operation": "Titles"}
+    assert client.get("/graphql", params=params).status_code == 200
+    assert client.get("/graphql", params=params).status_code == 200  # kept, and learned
+    etag = client.get("/graphql", params=params).headers["etag"]
+
+    def counts() -> tuple[float, ...]:
+        return (
+            metric(client, "contentapi_http_requests_total", **labels, status="200"),
+            metric(client, "contentapi_http_requests_total", **labels, status="304"),
+            metric(client, "contentapi_http_request_duration_seconds_count", **labels),
+            metric(client, "contentapi_http_request_duration_seconds_bucket", **labels, le="+Inf"),
+            metric(client, "contentapi_response_cache_lookups_total", result="hit"),
+        )
+
+    before = counts()
+    with capture_logs() as logs:
+        for _ in range(5):
+            assert (
+                client.get("/graphql", params=params).headers["cache-status"] == "contentapi; hit"
+            )
+        for _ in range(3):
+            assert (
+                client.get("/graphql", params=params, headers={"if-none-match": etag}).status_code
+                == 304
+            )
+    after = counts()
+    assert [a - b for a, b in zip(after, before, strict=True)] == [5, 3, 8, 8, 8]
+    lines = [line for line in logs if line.get("event") == "request"]
+    assert [line["status"] for line in lines] == [200] * 5 + [304] * 3
+    assert {line["cache"] for line in lines} == {"hit"}
+    assert {line["operation"] for line in lines} == {"Titles"}
+
+
 def test_metrics_in_production_are_for_allowed_networks_only(published: Settings) -> None:
     production = published.model_copy(update={"env": Environment.PRODUCTION})
     app = create_app(production)

@@ -26,10 +26,8 @@ from service.delivery.freshness import Freshness
 from service.delivery.ratelimit import RateLimits
 from service.observability import (
     REQUEST_ID_HEADER,
-    RequestLog,
-    account,
+    account_cached,
     fresh_request_id,
-    note_cache,
     sane_request_id,
 )
 
@@ -37,15 +35,16 @@ GRAPHQL_PATH = "/graphql"
 # seconds a learned answer is repeated before the gate plans the request again
 LIFETIME = 5.0
 SIZE = 1_024
+_REQUEST_ID = REQUEST_ID_HEADER.encode()
 # per request: these are set anew, never repeated from a learned answer
-_PER_REQUEST = frozenset({REQUEST_ID_HEADER.encode(), b"ratelimit", b"ratelimit-policy"})
+_PER_REQUEST = frozenset({_REQUEST_ID, b"ratelimit", b"ratelimit-policy"})
 # what a 304 does not repeat of a 200: the body's headers, and the cache tags, which the stored
 # answer keeps (RFC 9110, 15.4.5: a 304 carries what updates the stored answer)
 _NOT_REVALIDATED = frozenset(
     {b"content-type", b"content-length", b"content-encoding", b"surrogate-key", b"cache-tag"}
 )
 _WANTED = frozenset(
-    {b"authorization", b"accept", b"accept-encoding", b"if-none-match", REQUEST_ID_HEADER.encode()}
+    {b"authorization", b"accept", b"accept-encoding", b"if-none-match", _REQUEST_ID}
 )
 # requests the lane leaves to the application: a browser's (CORS), a preview, a refresh
 _NOT_FOR_THE_LANE = frozenset({b"origin", b"content-preview", b"cache-control", b"pragma"})
@@ -129,15 +128,20 @@ class FastLane:
             if not decision.allowed:
                 return False  # the gate refuses it, with the whole answer
             head = [*head, *decision.headers()]
-        incoming = found.get(REQUEST_ID_HEADER.encode())
+        incoming = found.get(_REQUEST_ID)
         request_id = sane_request_id(incoming) or fresh_request_id()
-        head = [*head, (REQUEST_ID_HEADER.encode(), request_id.encode())]
+        head = [*head, (_REQUEST_ID, request_id.encode())]
         await send({"type": "http.response.start", "status": status, "headers": head})
         await send({"type": "http.response.body", "body": body})
-        note_cache("hit")
-        record = RequestLog(request_id, learned.mark.caller, learned.mark.operation, "hit")
-        account(
-            scope, record, status, time.perf_counter() - started, route=GRAPHQL_PATH, pooled=False
+        mark = learned.mark
+        account_cached(
+            scope,
+            status,
+            time.perf_counter() - started,
+            route=GRAPHQL_PATH,
+            request_id=request_id,
+            caller=mark.caller,
+            operation=mark.operation,
         )
         return True
 
