@@ -440,7 +440,6 @@ class DeliveryGate:
         when the endpoint must answer it (an operation it refuses before running)."""
         state = scope["app"].state
         router: ContentGraphQLRouter = state.graphql
-        scope["route"] = router  # the route the request's metrics are counted under
         try:
             async with transaction(state.sessionmaker, previewing=lambda: False) as session:
                 context = reading_context(
@@ -469,6 +468,7 @@ class DeliveryGate:
             ]
         else:
             status, headers, body = router.answer(result, operation.media_type)
+        scope["route"] = router  # answered by the endpoint's route: counted under it
         captured = _Captured()
         await captured.send({"type": "http.response.start", "status": status, "headers": headers})
         await captured.send({"type": "http.response.body", "body": body})
