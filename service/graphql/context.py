@@ -44,7 +44,11 @@ class Context(BaseContext):
         self.caller = caller
         # completed items of held releases, shared by the requests of one scope (fragments.py)
         self.fragments = fragments
-        self.fragment_scope = (reader.scope, reader.default_locale)
+        scope = reader.scope
+        self.fragment_scope = (
+            (scope.partner, scope.markets, scope.locales) if scope is not None else None,
+            reader.default_locale,
+        )
         # no "Did you mean ...?" for callers the schema is not revealed to (limits.py)
         self.hides_suggestions = not reveals_schema(caller, production=settings.is_production)
 

@@ -173,10 +173,19 @@ def _frozen(value: Any) -> Hashable:
     return cast(Hashable, value)  # one that cannot be a key fails the lookup (TypeError)
 
 
+# a selection's nodes, their ids, and the values of the variables read below it
+_Selection = tuple[tuple[FieldNode, ...], tuple[int, ...], Hashable]
+
+
 class FragmentExecution(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's execution, completing items that offer a `fragment_key` from the fragments
     in the context (`Context.fragments`), when it has them; and telling a caller the schema is
     not revealed to what is wrong with its variables without "Did you mean ...?"."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # the selections items were completed with, by the id of the selection object
+        self._selections: dict[int, tuple[FieldDetailsList, _Selection | None]] = {}
 
     @classmethod
     def build(
@@ -204,21 +213,17 @@ class FragmentExecution(StrawberryGraphQLCoreExecutionContext):
         identity = getattr(result, "fragment_key", None)
         context = self.context_value
         fragments: Fragments | None = getattr(context, "fragments", None)
-        if identity is None or fragments is None or not _plain(field_details_list):
+        selection = (
+            self._selection(fragments, field_details_list)
+            if identity is not None and fragments is not None
+            else None
+        )
+        if selection is None or fragments is None:
             return super().complete_object_value(
                 return_type, field_details_list, info, path, result, position_context
             )
-        nodes = tuple(details.node for details in field_details_list)
-        ids = tuple(id(node) for node in nodes)
-        reads = fragments.variables_read(ids, nodes, self.fragment_definitions)
-        given = self.variable_values.coerced
-        key = (
-            return_type.name,
-            ids,
-            identity,
-            context.fragment_scope,
-            tuple(_frozen(given.get(name)) for name in reads),
-        )
+        nodes, ids, variables = selection
+        key = (return_type.name, ids, identity, context.fragment_scope, variables)
         try:
             kept = fragments.get(key)
         except TypeError:  # a variable's value that cannot be a key: completed every time
@@ -237,6 +242,27 @@ class FragmentExecution(StrawberryGraphQLCoreExecutionContext):
         if isinstance(value, dict) and len(self.collected_errors.errors) == errors:
             fragments.put(key, Fragment(value, frozenset(served), footprint(value), nodes))
         return value
+
+    def _selection(
+        self, fragments: Fragments, field_details_list: FieldDetailsList
+    ) -> _Selection | None:
+        """A selection's nodes, their ids and the values of the variables read below it, once
+        per operation: the items of a list are completed with the same selection object. None
+        when it cannot be kept (@defer, fragment arguments)."""
+        memo = self._selections
+        found = memo.get(id(field_details_list))
+        if found is not None and found[0] is field_details_list:
+            return found[1]
+        selection = None
+        if _plain(field_details_list):
+            nodes = tuple(details.node for details in field_details_list)
+            ids = tuple(id(node) for node in nodes)
+            reads = fragments.variables_read(ids, nodes, self.fragment_definitions)
+            given = self.variable_values.coerced
+            selection = (nodes, ids, tuple(_frozen(given.get(name)) for name in reads))
+        # the selection object is held with its entry, so its id stays its own
+        memo[id(field_details_list)] = (field_details_list, selection)
+        return selection
 
 
 def _plain(field_details_list: FieldDetailsList) -> bool:

@@ -302,8 +302,21 @@ class Published(relay.Node):
     @property
     def fragment_key(self) -> Hashable:
         """What this item's fields read besides the operation and the caller (fragments.py):
-        the release it is read in, the locale preference and the revision served."""
-        return (self._scope.release.id, self._scope.locales, self._entry)
+        the release it is read in, the locale preference and the revision served. Plain
+        numbers and strings: the key is hashed at every use, and a dataclass hashes in Python."""
+        locales = self._scope.locales
+        entry = self._entry
+        return (
+            self._scope.release.id,
+            locales.requested,
+            locales.language,
+            locales.default,
+            entry.entry_id,
+            entry.key,
+            entry.locale,
+            entry.revision_id,
+            entry.release_id,
+        )
 
     def _read(self, info: Info, pick: Callable[[Revised], T]) -> AwaitableOrValue[T]:
         """`pick` of this entry's revision: at once when a held release shows it (most reads),
