@@ -21,7 +21,8 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby, islice
-from typing import Any
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -35,6 +36,8 @@ from service.content.repository import (
     ReleaseContent,
     ServedEntry,
 )
+
+T = TypeVar("T")
 
 # the lists a revision carries, in the order `LiveRepository.release_content` numbers them
 ATTACHED = ("topics", "conditions", "categories", "disclaimers", "tags", "citations", "markets")
@@ -669,15 +672,22 @@ class HeldLiveRepository(LiveRepository):
         # what no held release has (none, as long as the ids came from held reads) is read
         return await super().revisions(revision_ids)
 
-    async def revision_values(self, revision_ids: Sequence[int], name: str) -> dict[int, Any]:
-        found: dict[int, Any] = {}
+    def _from_held(
+        self, revision_ids: Sequence[int], pick: Callable[[HeldRevision], T]
+    ) -> tuple[dict[int, T], list[int]]:
+        """`pick` of each revision a held release has, and the ids of those none has."""
+        found: dict[int, T] = {}
         missing: list[int] = []
         for revision_id in revision_ids:
             held = self.holder.pool.get(revision_id)
             if held is None:
                 missing.append(revision_id)
             else:
-                found[revision_id] = getattr(held, name)
+                found[revision_id] = pick(held)
+        return found, missing
+
+    async def revision_values(self, revision_ids: Sequence[int], name: str) -> dict[int, Any]:
+        found, missing = self._from_held(revision_ids, attrgetter(name))
         if missing:
             found.update(await super().revision_values(missing, name))
         return found
@@ -687,14 +697,7 @@ class HeldLiveRepository(LiveRepository):
     ) -> dict[int, list[str]]:
         table: Any = model.__table__
         name = _ATTACHED_BY_TABLE[table.name]
-        found: dict[int, list[str]] = {}
-        missing: list[int] = []
-        for revision_id in revision_ids:
-            held = self.holder.pool.get(revision_id)
-            if held is None:
-                missing.append(revision_id)
-            else:
-                found[revision_id] = list(getattr(held, name))
+        found, missing = self._from_held(revision_ids, lambda held: list(getattr(held, name)))
         if missing:
             found |= await super().attached(model, column, missing)
         return {revision_id: found[revision_id] for revision_id in revision_ids}
