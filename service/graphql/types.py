@@ -134,6 +134,12 @@ class Release(relay.Node):
     def of(cls, view: ReleaseView) -> Release:
         return cls(number=view.id, note=view.note, published_at=view.published_at)
 
+    @property
+    def fragment_key(self) -> Hashable:
+        """What this item's fields read (fragments.py): a published release never changes, so
+        its number. (A preview's staged release is never kept: previews keep nothing.)"""
+        return self.number
+
     @classmethod
     async def refetch(cls, info: Info, node_id: str) -> Release | None:
         view = await _release(info, node_id)
