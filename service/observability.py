@@ -270,8 +270,8 @@ def observe_pool(engine: AsyncEngine | None) -> None:
 
 
 class Tally:
-    """Requests counted in batches, for the answers cheap enough that counting each in the
-    metrics would cost a third of answering it (the fast lane's): their counts, latency sums
+    """Requests counted in batches, for the answers so cheap that counting each in the metrics
+    would be a large share of answering it (the fast lane's): their counts, latency sums
     and latency buckets are added up here, and added to the metrics once a second (`flush`,
     from the next such answer or from `flush_periodically`) and whenever this process's
     /metrics is read."""
@@ -518,25 +518,19 @@ def account_cached(
     caller: str,
     operation: str | None,
 ) -> None:
-    """Count and log one request answered from a cache, counted in a batch (`Tally`)."""
+    """Count and log one request answered from a cache, counted in a batch (`Tally`); its log
+    record is made only when a line will be written."""
     TALLY.count(route, str(scope.get("method", "")), status, operation, elapsed)
-    level = logging.WARNING if status >= 500 else logging.INFO
+    level = _access_level(status)
     if not _ACCESS_LOG.silent(level):
         record = RequestLog(request_id, caller, operation, "hit")
-        _log_request(scope, record, status, elapsed, route)
+        _log_request(scope, record, status, elapsed, route, level)
 
 
 def account(
-    scope: Scope,
-    record: RequestLog,
-    status: int,
-    elapsed: float,
-    *,
-    route: str | None = None,
-    pooled: bool = True,
+    scope: Scope, record: RequestLog, status: int, elapsed: float, *, route: str | None = None
 ) -> None:
-    """Count and log one answered request (once, whichever layer answered it). `pooled`: the
-    request may have used the database pool (the pool's gauges are read again)."""
+    """Count and log one answered request (once, whichever layer answered it)."""
     route = route or route_label(scope)
     operation = operation_label(record.operation)
     method = str(scope.get("method", ""))
@@ -544,16 +538,20 @@ def account(
     _latency(route, method, operation).observe(elapsed)
     if record.database_unavailable:
         DATABASE_UNAVAILABLE.inc()
-    if pooled:
-        app = scope.get("app")
-        observe_pool(getattr(getattr(app, "state", None), "engine", None))
-    _log_request(scope, record, status, elapsed, route)
+    app = scope.get("app")
+    observe_pool(getattr(getattr(app, "state", None), "engine", None))
+    level = _access_level(status)
+    if not _ACCESS_LOG.silent(level):
+        _log_request(scope, record, status, elapsed, route, level)
 
 
-def _log_request(scope: Scope, record: RequestLog, status: int, elapsed: float, route: str) -> None:
-    level = logging.WARNING if status >= 500 else logging.INFO
-    if _ACCESS_LOG.silent(level):
-        return
+def _access_level(status: int) -> int:
+    return logging.WARNING if status >= 500 else logging.INFO
+
+
+def _log_request(
+    scope: Scope, record: RequestLog, status: int, elapsed: float, route: str, level: int
+) -> None:
     client = scope.get("client")
     fields = {
         "request_id": record.request_id,
