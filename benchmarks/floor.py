@@ -17,6 +17,8 @@ from typing import Any
 
 import uvicorn
 
+from service.server import ContentHttpProtocol, HeaderBlock, PreparedHeaders
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -30,10 +32,12 @@ class FixedAnswer:
         self.start: Message = {
             "type": "http.response.start",
             "status": 200,
-            "headers": [
-                (b"content-type", content_type),
-                (b"content-length", str(len(body)).encode()),
-            ],
+            # prepared once, as the fast lane prepares the headers of the answers it repeats
+            "headers": PreparedHeaders(
+                HeaderBlock(
+                    [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+                )
+            ),
         }
         self.body: Message = {"type": "http.response.body", "body": body}
 
@@ -70,6 +74,7 @@ def main() -> None:
         host="127.0.0.1",
         port=args.port,
         workers=1,
+        http=ContentHttpProtocol,
         log_config=None,
         access_log=False,
         proxy_headers=True,

@@ -424,6 +424,7 @@ def serve(
     import uvicorn
 
     from service.observability import configure_logging
+    from service.server import ContentHttpProtocol
 
     settings = load_settings()
     if settings.is_production:
@@ -458,6 +459,7 @@ def serve(
         uvicorn.run(
             "service.app:app_from_environment",
             factory=True,
+            http=ContentHttpProtocol,
             host=listen_host,
             port=listen_port,
             workers=processes,

@@ -30,6 +30,7 @@ from service.observability import (
     fresh_request_id,
     sane_request_id,
 )
+from service.server import HeaderBlock, PreparedHeaders
 
 GRAPHQL_PATH = "/graphql"
 # seconds a learned answer is repeated before the gate plans the request again
@@ -67,9 +68,9 @@ class Learned:
     keys_epoch: int
     until: float
     etag: bytes | None  # of the body held; None when only a 304 was seen
-    head: list[tuple[bytes, bytes]] | None  # a 200's headers, without the per-request ones
+    head: HeaderBlock | None  # a 200's headers, without the per-request ones
     body: bytes | None
-    not_modified: list[tuple[bytes, bytes]]  # a 304's headers
+    not_modified: HeaderBlock  # a 304's headers
 
 
 class FastLane:
@@ -121,17 +122,19 @@ class FastLane:
             status, head, body, cost = 200, learned.head, learned.body, ratelimit.CACHED
         else:
             return False
+        extra: list[tuple[bytes, bytes]] = []
         if self.limited:
             if self.limits is None:
                 return False  # shared limits are spent through the gate
             decision = self.limits.spend_local(learned.mark.identity, cost)
             if not decision.allowed:
                 return False  # the gate refuses it, with the whole answer
-            head = [*head, *decision.headers()]
+            extra.extend(decision.headers())
         incoming = found.get(_REQUEST_ID)
         request_id = sane_request_id(incoming) or fresh_request_id()
-        head = [*head, (_REQUEST_ID, request_id.encode())]
-        await send({"type": "http.response.start", "status": status, "headers": head})
+        extra.append((_REQUEST_ID, request_id.encode()))
+        headers = PreparedHeaders(head, extra)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         mark = learned.mark
         account_cached(
@@ -185,7 +188,13 @@ class FastLane:
             for name, value in start["headers"]
             if name.lower() not in _PER_REQUEST
         ]
-        not_modified = [(n, v) for n, v in headers if n.lower() not in _NOT_REVALIDATED]
+        try:
+            block = HeaderBlock(headers)
+            not_modified = HeaderBlock(
+                (n, v) for n, v in headers if n.lower() not in _NOT_REVALIDATED
+            )
+        except ValueError:
+            return  # the server refuses such headers: nothing to repeat
         learned = self._learned.get(made_from)
         if learned is None or learned.mark != mark or not self._holds(learned):
             learned = Learned(
@@ -199,7 +208,7 @@ class FastLane:
             )
         if status == 200:
             etag = next((v for n, v in headers if n.lower() == b"etag"), None)
-            learned.etag, learned.head, learned.body = etag, headers, body
+            learned.etag, learned.head, learned.body = etag, block, body
         elif status == 304:
             learned.etag = learned.etag or b"304"
         else:
