@@ -4,7 +4,7 @@ mapping they use."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -15,11 +15,17 @@ from rich.markup import escape
 # still being imported
 from service import cli_vetting
 from service.cli import app, err, fail, out, plural
-from service.delivery.document_repository import DocumentRepository, NewDocument
+from service.content.models import utcnow
+from service.delivery.document_repository import (
+    DocumentRepository,
+    NewDocument,
+    RegisteredDocument,
+)
 from service.delivery.documents import (
     OPERATIONS_DIR,
     DocumentFilesInvalid,
     operations_in,
+    prune_registered,
     read_document_files,
     trust_documents,
 )
@@ -118,3 +124,45 @@ def documents_list() -> None:
             "No other document yet: staff trust more with `contentapi documents add FILE`; "
             "clients register theirs by hash (automatic persisted queries)."
         )
+
+
+@documents_app.command("prune")
+def documents_prune(
+    older_than: Annotated[
+        int,
+        typer.Option(
+            "--older-than",
+            metavar="DAYS",
+            min=1,
+            help="Remove what clients registered more than DAYS days ago",
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be removed; remove nothing")
+    ] = False,
+    key: ApiKey = None,
+) -> None:
+    """Remove documents clients registered by hash long ago (admins); trusted ones stay.
+
+    A client that sends a removed document's hash is answered PersistedQueryNotFound and sends
+    the document again (Apollo's persisted-queries link does so itself): one round trip."""
+    before = utcnow() - timedelta(days=older_than)
+    found: list[RegisteredDocument] = cli_vetting.as_actor(
+        key,
+        lambda service, by: prune_registered(
+            service.session, before=before, by=by, dry_run=dry_run
+        ),
+    )
+    for document in found:
+        by = f" by {document.added_by}" if document.added_by else ""
+        out.print(
+            f"{document.sha256[:PREFIX]}  {_names(document.names)}  "
+            f"{DocumentSource.APQ.value}  added {_when(document.added_at)}{by}",
+            markup=False,
+        )
+    counted = plural(len(found), "document")
+    since = f"registered by clients before {_when(before)} UTC"
+    if dry_run:
+        out.print(f"Would remove {counted} {since}; nothing was removed (--dry-run).")
+    else:
+        out.print(f"Removed {counted} {since}. Trusted documents are kept.")

@@ -1,6 +1,6 @@
 """Documents by hash: automatic persisted queries (APQ) as Apollo Client's link speaks them, shared
 by every instance through the database; trusted documents, which alone run for partners and
-anonymous callers in trusted mode; `contentapi documents add` and `list`."""
+anonymous callers in trusted mode; `contentapi documents add`, `list` and `prune`."""
 
 from __future__ import annotations
 
@@ -10,19 +10,20 @@ import json
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
+from sqlalchemy import event, text
 from typer.testing import CliRunner
 
 from service.app import create_app
 from service.config import PROJECT_ROOT, Settings
 from service.content.operations import bootstrap_development
-from service.db import create_engine_for, create_sessionmaker
+from service.db import create_engine_for, create_sessionmaker, create_sync_engine
 from service.delivery.documents import DocumentStore
 from tests.helpers import (
     JS_DIR,
@@ -581,6 +582,88 @@ def test_in_production_only_an_admins_key_trusts_documents(
         settings.database_url, "SELECT actor FROM audit_events WHERE action = 'documents.add'"
     )
     assert audit == [("ada",)]
+
+
+# --- contentapi documents prune ------------------------------------------------------------------
+
+
+def registered_days_ago(database_url: str, sha: str, days: int) -> None:
+    engine = create_sync_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text("UPDATE persisted_documents SET added_at = :at WHERE sha256 = :sha"),
+                {"at": datetime.now(UTC) - timedelta(days=days), "sha": sha},
+            )
+    finally:
+        engine.dispose()
+
+
+def test_documents_prune_removes_what_clients_registered_long_ago_and_keeps_trusted_ones(
+    cli: CliRunner, settings: Settings, tmp_path: Path
+) -> None:
+    old, recent, trusted = (snippet_title(name) for name in ("PruneOld", "PruneRecent", "Kept"))
+    with serving(settings) as client:
+        for document in (old, recent, trusted):
+            body = {"query": document, "extensions": persisted(sha256(document))}
+            assert post(client, body).status_code == 200
+    path = tmp_path / "Kept.graphql"
+    path.write_text(trusted)
+    assert invoke(cli, "documents", "add", str(path)).exit_code == 0
+    registered_days_ago(settings.database_url, sha256(old), 40)
+    registered_days_ago(settings.database_url, sha256(trusted), 400)
+    registered_days_ago(settings.database_url, sha256(recent), 20)
+
+    looked = invoke(cli, "documents", "prune", "--older-than", "30", "--dry-run")
+    assert looked.exit_code == 0, looked.output
+    assert f"{sha256(old)[:12]}  PruneOld  apq  added " in looked.output
+    assert "PruneRecent" not in looked.output
+    assert "Would remove 1 document registered by clients before " in looked.output
+    assert len(stored(settings.database_url)) == 3
+
+    pruned = invoke(cli, "documents", "prune", "--older-than", "30")
+    assert pruned.exit_code == 0, pruned.output
+    assert "Removed 1 document registered by clients before " in pruned.output
+    assert stored(settings.database_url) == {sha256(recent): "apq", sha256(trusted): "trusted"}
+    audit = query(
+        settings.database_url,
+        "SELECT after FROM audit_events WHERE action = 'documents.prune'",
+    )
+    assert len(audit) == 1
+    (after,) = audit[0]
+    after = json.loads(after) if isinstance(after, str) else after  # SQLite's JSON is text
+    assert after["removed"] == 1
+
+    # a client sending the pruned hash is asked for the text, and registers it again
+    with serving(settings) as client:
+        assert by_hash_get(client, sha256(old)).json() == NOT_FOUND_BODY
+        body = {"query": old, "extensions": persisted(sha256(old))}
+        assert post(client, body).json()["data"] is not None
+        assert by_hash_get(client, sha256(recent)).status_code == 200
+    assert stored(settings.database_url)[sha256(old)] == "apq"
+
+    nothing = invoke(cli, "documents", "prune", "--older-than", "30")
+    assert "Removed 0 documents registered by clients before " in nothing.output
+
+
+def test_documents_prune_asks_for_a_number_of_days_and_an_admin(
+    cli: CliRunner, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = invoke(cli, "documents", "prune")
+    assert missing.exit_code == 2
+    assert "--older-than" in missing.output
+    zero = invoke(cli, "documents", "prune", "--older-than", "0")
+    assert zero.exit_code == 2
+    assert "greater than or equal to 1" in zero.output
+
+    team = make_team(cli)
+    monkeypatch.setenv("CONTENT_API_ENV", "production")
+    monkeypatch.setenv("CONTENT_API_CONSOLE_ENABLED", "false")
+    editor = invoke(cli, "documents", "prune", "--older-than", "30", "--key", team.editor)
+    assert editor.exit_code == 1
+    assert "eve may not prune documents" in editor.output
+    admin = invoke(cli, "documents", "prune", "--older-than", "30", "--key", team.admin)
+    assert admin.exit_code == 0, admin.output
 
 
 # --- the real client -----------------------------------------------------------------------------

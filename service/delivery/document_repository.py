@@ -1,5 +1,5 @@
-"""Every SQL statement of persisted documents: one by its hash, the trusted ones, registering and
-trusting."""
+"""Every SQL statement of persisted documents: one by its hash, the trusted ones, registering,
+trusting and pruning."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +26,16 @@ class StoredDocument:
     sha256: str
     body: str
     trusted: bool
+
+
+@dataclass(frozen=True)
+class RegisteredDocument:
+    """A document a client registered, as `contentapi documents prune` shows it."""
+
+    sha256: str
+    names: tuple[str, ...]
+    added_at: datetime
+    added_by: str | None
 
 
 @dataclass(frozen=True)
@@ -137,3 +147,37 @@ class DocumentRepository:
                 where=PersistedDocument.source != DocumentSource.TRUSTED.value,
             )
             await self.session.execute(statement)
+
+    async def registered_before(self, cutoff: datetime) -> list[RegisteredDocument]:
+        """The documents clients registered before `cutoff`, oldest first (trusted ones never)."""
+        rows = await self.session.execute(
+            select(
+                PersistedDocument.sha256,
+                PersistedDocument.names,
+                PersistedDocument.added_at,
+                PersistedDocument.added_by,
+            )
+            .where(_registered_before(cutoff))
+            .order_by(PersistedDocument.added_at, PersistedDocument.sha256)
+        )
+        return [
+            RegisteredDocument(row.sha256, tuple(row.names), row.added_at, row.added_by)
+            for row in rows
+        ]
+
+    async def remove_registered(self, hashes: Sequence[str], cutoff: datetime) -> None:
+        """Remove these documents, each only while it is still one a client registered before
+        `cutoff` (one trusted since stays)."""
+        for start in range(0, len(hashes), INSERT_CHUNK):
+            await self.session.execute(
+                delete(PersistedDocument).where(
+                    _registered_before(cutoff),
+                    PersistedDocument.sha256.in_(hashes[start : start + INSERT_CHUNK]),
+                )
+            )
+
+
+def _registered_before(cutoff: datetime) -> Any:
+    return (PersistedDocument.source == DocumentSource.APQ.value) & (
+        PersistedDocument.added_at < cutoff
+    )

@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,7 +38,12 @@ from service.access.principal import Permission, Principal
 from service.config import PROJECT_ROOT, Settings
 from service.content.errors import ContentError, Forbidden, Problem
 from service.db import is_unavailable
-from service.delivery.document_repository import DocumentRepository, NewDocument, StoredDocument
+from service.delivery.document_repository import (
+    DocumentRepository,
+    NewDocument,
+    RegisteredDocument,
+    StoredDocument,
+)
 from service.delivery.models import DocumentSource
 from service.vetting import audit
 
@@ -586,3 +592,34 @@ async def trust_documents(
             ],
         )
     return report
+
+
+async def prune_registered(
+    session: AsyncSession, *, before: datetime, by: Principal, dry_run: bool = False
+) -> list[RegisteredDocument]:
+    """Remove the documents clients registered before `before`, in the caller's transaction,
+    with an audit event; trusted documents stay. A client that sends a removed one by its hash
+    is answered PersistedQueryNotFound and sends it again with its text, as automatic
+    persisted queries do: what is removed costs a partner one round trip, never an answer.
+    With `dry_run`, what would be removed, and nothing is."""
+    if not by.can(Permission.MANAGE_STAFF):
+        raise Forbidden(
+            f"{by.name} may not prune documents: what is stored for partners' clients is for "
+            "admins, as trusting documents is"
+        )
+    repository = DocumentRepository(session)
+    found = await repository.registered_before(before)
+    if dry_run or not found:
+        return found
+    await repository.remove_registered([document.sha256 for document in found], before)
+    await audit.record(
+        session,
+        [
+            audit.event(
+                by,
+                "documents.prune",
+                after={"registered_before": before.isoformat(), "removed": len(found)},
+            )
+        ],
+    )
+    return found
