@@ -139,9 +139,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.bundle_hashes = BundleHashes()
     app.state.documents = DocumentStore.for_settings(settings)
-    app.state.delivery = Delivery(settings)
+    app.state.delivery = Delivery(settings, app.state.documents)
     app.state.fast_lane = FastLane(
-        app.state.delivery.freshness, app.state.delivery.keys, app.state.delivery.limits
+        app.state.delivery.freshness,
+        app.state.delivery.keys,
+        app.state.delivery.limits,
+        app.state.documents,
     )
     # innermost of the layers: cached answers, 304s and rate limits, before FastAPI routes
     # anything; CORS and Observability (added after, so outside it) see its answers too

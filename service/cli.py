@@ -561,4 +561,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m service.cli`: this module runs as __main__, while the other command modules
+    # registered themselves on the app of `service.cli`, imported under its own name
+    from service.cli import main as main_with_every_command
+
+    main_with_every_command()

@@ -24,9 +24,11 @@ from service.delivery.document_repository import (
 from service.delivery.documents import (
     OPERATIONS_DIR,
     DocumentFilesInvalid,
+    RemovedDocument,
     operations_in,
     prune_registered,
     read_document_files,
+    remove_documents,
     trust_documents,
 )
 from service.delivery.models import DocumentSource, PersistedDocument
@@ -124,6 +126,39 @@ def documents_list() -> None:
             "No other document yet: staff trust more with `contentapi documents add FILE`; "
             "clients register theirs by hash (automatic persisted queries)."
         )
+
+
+@documents_app.command("remove")
+def documents_remove(
+    hashes: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="HASH",
+            help="A document's SHA-256, or its first 8 or more hex digits (`documents list`)",
+        ),
+    ],
+    key: ApiKey = None,
+) -> None:
+    """Stop trusting documents, or forget ones clients registered (admins).
+
+    In trusted mode partners are refused a removed document from then on: every instance sees
+    the removal within CONTENT_API_FRESHNESS_INTERVAL seconds. Answers already in a CDN's or a
+    partner's cache stay there until they expire. A name that finds no document, or more than
+    one, removes nothing."""
+    shipped = operations_in(OPERATIONS_DIR)
+    removed: list[RemovedDocument] = cli_vetting.as_actor(
+        key,
+        lambda service, by: remove_documents(service.session, hashes, by=by, shipped=shipped),
+    )
+    for document in removed:
+        out.print(
+            f"{document.sha256[:PREFIX]}  {_names(document.names)}  {document.source}  removed",
+            markup=False,
+        )
+    out.print(
+        f"Removed {plural(len(removed), 'document')}. In trusted mode partners are refused "
+        "them from now on, on every instance within CONTENT_API_FRESHNESS_INTERVAL seconds."
+    )
 
 
 @documents_app.command("prune")

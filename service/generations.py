@@ -1,5 +1,6 @@
 """Process-wide counters that say "something changed; look again": bumped after a commit that
-publishes a release or revokes a key, read on every request by what caches those answers.
+publishes a release, revokes a key or removes a document, read on every request by what caches
+those answers.
 
 Other processes and instances learn of the same changes by polling the database
 (service/delivery/freshness.py); these counters only make this process's own changes
@@ -39,3 +40,4 @@ class Generation:
 
 RELEASES = Generation()
 KEYS = Generation()
+DOCUMENTS = Generation()

@@ -1,13 +1,16 @@
 """Documents by hash: automatic persisted queries (APQ) as Apollo Client's link speaks them, shared
 by every instance through the database; trusted documents, which alone run for partners and
-anonymous callers in trusted mode; `contentapi documents add`, `list` and `prune`."""
+anonymous callers in trusted mode; `contentapi documents add`, `list`, `remove` and `prune`."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import json
+import os
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -582,6 +585,152 @@ def test_in_production_only_an_admins_key_trusts_documents(
         settings.database_url, "SELECT actor FROM audit_events WHERE action = 'documents.add'"
     )
     assert audit == [("ada",)]
+
+
+# --- contentapi documents remove -----------------------------------------------------------------
+
+
+def test_a_trusted_document_removed_is_refused_to_partners_from_the_next_request(
+    trusted_client: TestClient, keys: Keys, published: Settings, tmp_path: Path
+) -> None:
+    document = snippet_title("RemovedLater")
+    path = tmp_path / "RemovedLater.graphql"
+    path.write_text(document)
+    env = {"CONTENT_API_DATABASE_URL": published.database_url, "CONTENT_API_ENV": "development"}
+    assert invoke(CliRunner(), "documents", "add", str(path), env=env).exit_code == 0
+    sha = sha256(document)
+    for _ in range(3):  # planned, kept, then repeated by the fast lane
+        answer = by_hash_get(trusted_client, sha, headers=bearer(keys.partner))
+        assert answer.json() == {"data": {"snippet": {"title": TITLE}}}
+
+    removed = invoke(CliRunner(), "documents", "remove", sha[:12], env=env)
+    assert removed.exit_code == 0, removed.output
+    assert f"{sha[:12]}  RemovedLater  trusted  removed" in removed.output
+    assert "Removed 1 document." in removed.output
+
+    refused = by_hash_get(trusted_client, sha, headers=bearer(keys.partner))
+    assert code_of(refused) == "PERSISTED_QUERY_NOT_IN_LIST"
+    as_text = post(trusted_client, {"query": document}, headers=bearer(keys.partner))
+    assert code_of(as_text) == "PERSISTED_QUERY_NOT_IN_LIST"
+    assert sha not in stored(published.database_url)
+    # the operations that ship with the service still run
+    product_page = OPERATIONS / "ProductPage.graphql"
+    still = by_hash_get(
+        trusted_client,
+        hashlib.sha256(product_page.read_bytes()).hexdigest(),
+        json.loads((OPERATIONS / "ProductPage.variables.json").read_text()),
+        headers=bearer(keys.partner),
+    )
+    assert still.status_code == 200
+    assert "errors" not in still.json()
+
+
+def test_a_trusted_document_removed_on_another_instance_is_refused_within_a_poll(
+    trusted_client: TestClient, keys: Keys, published: Settings, tmp_path: Path
+) -> None:
+    document = snippet_title("RemovedElsewhere")
+    path = tmp_path / "RemovedElsewhere.graphql"
+    path.write_text(document)
+    env = {"CONTENT_API_DATABASE_URL": published.database_url, "CONTENT_API_ENV": "development"}
+    assert invoke(CliRunner(), "documents", "add", str(path), env=env).exit_code == 0
+    sha = sha256(document)
+    for _ in range(3):
+        answer = by_hash_get(trusted_client, sha, headers=bearer(keys.partner))
+        assert answer.json() == {"data": {"snippet": {"title": TITLE}}}
+
+    # another instance's removal, in a process of its own: nothing in this one is told
+    other = subprocess.run(
+        [sys.executable, "-m", "service.cli", "documents", "remove", sha[:12]],
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert other.returncode == 0, other.stdout + other.stderr
+    deadline = time.monotonic() + 5  # the freshness poll runs every 0.25 s
+    while True:
+        answer = by_hash_get(trusted_client, sha, headers=bearer(keys.partner))
+        if answer.status_code != 200 or "errors" in answer.json():
+            break
+        assert time.monotonic() < deadline, "still answered 5 s after the removal"
+        time.sleep(0.05)
+    assert code_of(answer) == "PERSISTED_QUERY_NOT_IN_LIST"
+
+
+def test_documents_remove_needs_one_stored_document_per_name_or_removes_nothing(
+    cli: CliRunner, settings: Settings, tmp_path: Path
+) -> None:
+    paths = []
+    for name in ("KeepMe", "AlsoKept"):
+        path = tmp_path / f"{name}.graphql"
+        path.write_text(snippet_title(name))
+        paths.append(str(path))
+    assert invoke(cli, "documents", "add", *paths).exit_code == 0
+    engine = create_sync_engine(settings.database_url)
+    try:
+        with engine.begin() as connection:
+            for last in "12":  # two hashes that share their first 60 digits
+                connection.execute(
+                    text(
+                        "INSERT INTO persisted_documents (sha256, body, names, source, added_at)"
+                        " VALUES (:sha, '{ __typename }', '[]', 'apq', :at)"
+                    ),
+                    {"sha": "ab" * 30 + "000" + last, "at": datetime.now(UTC)},
+                )
+    finally:
+        engine.dispose()
+    before = stored(settings.database_url)
+    keep = sha256(snippet_title("KeepMe"))
+    product_page = hashlib.sha256((OPERATIONS / "ProductPage.graphql").read_bytes()).hexdigest()
+
+    result = invoke(
+        cli, "documents", "remove", keep[:12], "abc", "0" * 12, "ab" * 30, product_page[:10],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    output = result.output
+    assert "'abc': not a document's SHA-256 or the start of one (at least 8 hex digits" in output
+    assert f"{'0' * 12}: no stored document's hash starts with it" in output
+    assert f"{'ab' * 30}: more than one document's hash starts with it" in output
+    assert f"{product_page[:10]}: ProductPage ships with the service (schema/operations/)" in output
+    assert "nothing was removed" in output
+    assert stored(settings.database_url) == before
+
+    removed = invoke(cli, "documents", "remove", keep[:8], "ab" * 30 + "0002")
+    assert removed.exit_code == 0, removed.output
+    assert "Removed 2 documents." in removed.output
+    after = stored(settings.database_url)
+    assert set(before) - set(after) == {keep, "ab" * 30 + "0002"}
+    audit = query(
+        settings.database_url, "SELECT before FROM audit_events WHERE action = 'documents.remove'"
+    )
+    assert len(audit) == 1
+    (logged,) = audit[0]
+    logged = json.loads(logged) if isinstance(logged, str) else logged  # SQLite's JSON is text
+    assert {d["sha256"]: d["source"] for d in logged["documents"]} == {
+        keep: "trusted",
+        "ab" * 30 + "0002": "apq",
+    }
+
+
+def test_in_production_only_an_admins_key_removes_documents(
+    cli: CliRunner, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    team = make_team(cli)
+    path = tmp_path / "AdminOnly.graphql"
+    path.write_text(snippet_title("AdminOnly"))
+    assert invoke(cli, "documents", "add", str(path)).exit_code == 0
+    sha = sha256(snippet_title("AdminOnly"))
+    monkeypatch.setenv("CONTENT_API_ENV", "production")
+    monkeypatch.setenv("CONTENT_API_CONSOLE_ENABLED", "false")
+
+    editor = invoke(cli, "documents", "remove", sha[:12], "--key", team.editor)
+    assert editor.exit_code == 1
+    assert "eve may not remove documents" in editor.output
+    assert sha in stored(settings.database_url)
+    admin = invoke(cli, "documents", "remove", sha[:12], "--key", team.admin)
+    assert admin.exit_code == 0, admin.output
+    assert sha not in stored(settings.database_url)
 
 
 # --- contentapi documents prune ------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Every SQL statement of persisted documents: one by its hash, the trusted ones, registering,
-trusting and pruning."""
+trusting, removing and pruning."""
 
 from __future__ import annotations
 
@@ -8,15 +8,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.content.models import utcnow
 from service.delivery.models import DocumentSource, PersistedDocument
+from service.vetting.models import AuditEvent
 
 # rows per INSERT: SQLite takes at most 32,766 bound values in one statement
 INSERT_CHUNK = 500
+# the audit action of removing documents; its latest event is the mark of removals, which
+# only grows, so every instance sees a removal whatever else changed beside it
+REMOVED = "documents.remove"
+REMOVAL_MARK = select(func.max(AuditEvent.id)).where(AuditEvent.action == REMOVED).scalar_subquery()
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,10 @@ class DocumentRepository:
         if row is None:
             return None
         return StoredDocument(sha256, row.body, row.source == DocumentSource.TRUSTED.value)
+
+    async def removal_mark(self) -> int | None:
+        mark: int | None = await self.session.scalar(select(REMOVAL_MARK))
+        return mark
 
     async def trusted(self) -> list[StoredDocument]:
         rows = await self.session.execute(
@@ -147,6 +156,24 @@ class DocumentRepository:
                 where=PersistedDocument.source != DocumentSource.TRUSTED.value,
             )
             await self.session.execute(statement)
+
+    async def with_prefix(self, prefix: str) -> list[PersistedDocument]:
+        """The stored documents whose hash starts with `prefix` (lower-case hex)."""
+        rows = await self.session.scalars(
+            select(PersistedDocument)
+            .where(PersistedDocument.sha256.startswith(prefix, autoescape=True))
+            .order_by(PersistedDocument.sha256)
+            .limit(2)
+        )
+        return list(rows)
+
+    async def remove(self, hashes: Sequence[str]) -> None:
+        for start in range(0, len(hashes), INSERT_CHUNK):
+            await self.session.execute(
+                delete(PersistedDocument).where(
+                    PersistedDocument.sha256.in_(hashes[start : start + INSERT_CHUNK])
+                )
+            )
 
     async def registered_before(self, cutoff: datetime) -> list[RegisteredDocument]:
         """The documents clients registered before `cutoff`, oldest first (trusted ones never)."""

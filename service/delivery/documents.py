@@ -34,11 +34,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service import generations
 from service.access.principal import Permission, Principal
 from service.config import PROJECT_ROOT, Settings
-from service.content.errors import ContentError, Forbidden, Problem
+from service.content.errors import BadInput, ContentError, Forbidden, Problem
 from service.db import is_unavailable
 from service.delivery.document_repository import (
+    REMOVED,
     DocumentRepository,
     NewDocument,
     RegisteredDocument,
@@ -168,6 +170,9 @@ class _LeastRecentlyUsed:
             self.bytes -= found[1]
 
 
+_UNSEEN = object()  # no removal mark read yet
+
+
 class DocumentStore:
     """The documents one process knows, in front of the database every instance shares.
 
@@ -190,6 +195,12 @@ class DocumentStore:
         self.operations_dir = operations_dir
         # trusted documents are few and decide what a partner may run: always kept
         self._trusted: dict[str, str] = {}
+        self._shipped: frozenset[str] = frozenset()  # the hashes of schema/operations/
+        # what says a trusted document was removed: this process's removals
+        # (generations.DOCUMENTS), and the database's mark as the freshness check polls it
+        self._generation = generations.DOCUMENTS.value
+        self._removals: int | object | None = _UNSEEN
+        self._epoch = 0
         self._registered = _LeastRecentlyUsed(max_documents, max_bytes)
         self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
 
@@ -205,13 +216,37 @@ class DocumentStore:
     def known(self, sha256_hex: str) -> str | None:
         """The document's text when this process holds it; None says nothing about the
         database."""
+        self.current_epoch()
         trusted = self._trusted.get(sha256_hex)
         return trusted if trusted is not None else self._registered.get(sha256_hex)
 
     def is_trusted(self, sha256_hex: str) -> bool:
         """Whether this process knows the document as trusted (one trusted on another machine
         a moment ago is found by `lookup`)."""
+        self.current_epoch()
         return sha256_hex in self._trusted
+
+    # --- trust withdrawn ---------------------------------------------------------------------
+
+    def current_epoch(self) -> int:
+        """The count of times the trusted documents held were forgotten: what was planned or
+        learned for a document under an earlier count may no longer be allowed."""
+        if generations.DOCUMENTS.value != self._generation:
+            self._generation = generations.DOCUMENTS.value
+            self._forget_trusted()
+        return self._epoch
+
+    def removals_seen(self, mark: int | None) -> None:
+        """The database's mark of removals (the latest one's audit event), as polled: a new
+        one forgets the trusted documents held, which are read again when next asked for."""
+        if mark != self._removals:
+            if self._removals is not _UNSEEN:
+                self._forget_trusted()
+            self._removals = mark
+
+    def _forget_trusted(self) -> None:
+        self._trusted = {sha: text for sha, text in self._trusted.items() if sha in self._shipped}
+        self._epoch += 1
 
     # --- start-up ----------------------------------------------------------------------------
 
@@ -228,9 +263,13 @@ class DocumentStore:
             )
         for operation in operations:
             self._trusted[operation.sha256] = operation.body
+        self._shipped = frozenset(operation.sha256 for operation in operations)
         try:
             async with sessionmaker() as session:
-                stored = await DocumentRepository(session).trusted()
+                repository = DocumentRepository(session)
+                # the mark first: a removal after it is seen by the next poll
+                removals = await repository.removal_mark()
+                stored = await repository.trusted()
         except (DBAPIError, PoolTimeout) as exc:
             if not is_unavailable(exc):
                 raise
@@ -238,6 +277,7 @@ class DocumentStore:
             return
         for document in stored:
             self._keep(document)
+        self._removals = removals
 
     # --- from the database when memory does not know -----------------------------------------
 
@@ -278,7 +318,7 @@ class DocumentStore:
     ) -> str | None:
         """The document's text when it is trusted: from memory, else from the database in one
         statement (staff may have trusted it since this process last looked)."""
-        if sha256_hex in self._trusted:
+        if self.is_trusted(sha256_hex):
             return self._trusted[sha256_hex]
         text = await self._from_database(sha256_hex, session)
         return text if self.is_trusted(sha256_hex) else None
@@ -623,3 +663,86 @@ async def prune_registered(
         ],
     )
     return found
+
+
+# hex digits of a hash that name a document for removal: `documents list` shows 12
+MIN_PREFIX = 8
+
+
+@dataclass(frozen=True)
+class RemovedDocument:
+    sha256: str
+    names: tuple[str, ...]
+    source: str
+
+
+async def remove_documents(
+    session: AsyncSession,
+    prefixes: Sequence[str],
+    *,
+    by: Principal,
+    shipped: Sequence[NewDocument],
+) -> list[RemovedDocument]:
+    """Remove stored documents named by their hash or a prefix of it, in the caller's
+    transaction, with an audit event: a trusted one stops running for partners in trusted mode
+    (on every instance within one freshness poll, this process's at once), one a client
+    registered is forgotten. Each name must find one document, and none may be one of `shipped`
+    (schema/operations/, trusted by the service's own files); any problem removes nothing."""
+    if not by.can(Permission.MANAGE_STAFF):
+        raise Forbidden(
+            f"{by.name} may not remove documents: in trusted mode they decide what partners "
+            "may run, which is for admins, as partner keys are"
+        )
+    repository = DocumentRepository(session)
+    problems: list[str] = []
+    found: dict[str, RemovedDocument] = {}
+    for given in prefixes:
+        prefix = given.strip().lower()
+        if not re.fullmatch(f"[0-9a-f]{{{MIN_PREFIX},64}}", prefix):
+            problems.append(
+                f"{given!r}: not a document's SHA-256 or the start of one (at least "
+                f"{MIN_PREFIX} hex digits; `contentapi documents list` shows 12)"
+            )
+            continue
+        files = [document for document in shipped if document.sha256.startswith(prefix)]
+        if files:
+            problems.append(
+                f"{given}: {_names_list(files)} ships with the service (schema/operations/): "
+                "remove the file and deploy to stop trusting it"
+            )
+            continue
+        matches = await repository.with_prefix(prefix)
+        if not matches:
+            problems.append(
+                f"{given}: no stored document's hash starts with it (`contentapi documents list`)"
+            )
+        elif len(matches) > 1:
+            problems.append(f"{given}: more than one document's hash starts with it: give more")
+        else:
+            match = matches[0]
+            found[match.sha256] = RemovedDocument(match.sha256, tuple(match.names), match.source)
+    if problems:
+        raise BadInput("\n".join([*problems, "nothing was removed"]))
+    removed = list(found.values())
+    await repository.remove([document.sha256 for document in removed])
+    await audit.record(
+        session,
+        [
+            audit.event(
+                by,
+                REMOVED,
+                before={
+                    "documents": [
+                        {"sha256": d.sha256, "names": list(d.names), "source": d.source}
+                        for d in removed
+                    ]
+                },
+            )
+        ],
+    )
+    generations.DOCUMENTS.after_commit(session)
+    return removed
+
+
+def _names_list(documents: Sequence[NewDocument]) -> str:
+    return ", ".join(name for document in documents for name in document.names)

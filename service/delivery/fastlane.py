@@ -6,9 +6,9 @@ The gate marks the answers it may repeat (a stored answer or a 304 to a planned 
 layer keeps the response as it left the application, headers and all, under the request's
 query string, key, Accept and Accept-Encoding. A repeat is answered from there while what the
 answer depended on still holds: the same latest release (none for a pinned answer), no key
-revoked or publish made in this process since, and for a few seconds at most, after which the
-gate plans it afresh. It still spends from the caller's rate limit, carries its own request id,
-and is logged and counted like any other request.
+revoked, trusted document removed or publish made in this process since, and for a few
+seconds at most, after which the gate plans it afresh. It still spends from the caller's rate
+limit, carries its own request id, and is logged and counted like any other request.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from starlette.types import Message, Scope, Send
 from service import generations
 from service.access.keycache import KeyCache
 from service.delivery import ratelimit
+from service.delivery.documents import DocumentStore
 from service.delivery.freshness import Freshness
 from service.delivery.ratelimit import RateLimits
 from service.observability import (
@@ -66,6 +67,7 @@ class Mark:
 class Learned:
     mark: Mark
     keys_epoch: int
+    documents_epoch: int
     until: float
     etag: bytes | None  # of the body held; None when only a 304 was seen
     head: HeaderBlock | None  # a 200's headers, without the per-request ones
@@ -74,9 +76,16 @@ class Learned:
 
 
 class FastLane:
-    def __init__(self, freshness: Freshness, keys: KeyCache, limits: RateLimits | None) -> None:
+    def __init__(
+        self,
+        freshness: Freshness,
+        keys: KeyCache,
+        limits: RateLimits | None,
+        documents: DocumentStore | None = None,
+    ) -> None:
         self.freshness = freshness
         self.keys = keys
+        self.documents = documents
         self.limits = limits if limits is not None and limits.local_only else None
         self.limited = limits is not None
         self._learned: OrderedDict[tuple[bytes, ...], Learned] = OrderedDict()
@@ -149,7 +158,11 @@ class FastLane:
         return True
 
     def _holds(self, learned: Learned) -> bool:
-        if time.monotonic() >= learned.until or learned.keys_epoch != self.keys.current_epoch():
+        if (
+            time.monotonic() >= learned.until
+            or learned.keys_epoch != self.keys.current_epoch()
+            or learned.documents_epoch != self._documents_epoch()
+        ):
             return False
         if learned.mark.latest is None:
             return True
@@ -200,6 +213,7 @@ class FastLane:
             learned = Learned(
                 mark,
                 self.keys.current_epoch(),
+                self._documents_epoch(),
                 time.monotonic() + LIFETIME,
                 None,
                 None,
@@ -218,6 +232,9 @@ class FastLane:
         self._learned.move_to_end(made_from)
         while len(self._learned) > SIZE:
             self._learned.popitem(last=False)
+
+    def _documents_epoch(self) -> int:
+        return self.documents.current_epoch() if self.documents is not None else 0
 
 
 def names_answer(if_none_match: bytes | None, key: str) -> bool:

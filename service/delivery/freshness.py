@@ -1,11 +1,12 @@
-"""Which release is the latest, and whether any key was revoked, as this instance last saw.
+"""Which release is the latest, and whether any key was revoked or trusted document removed,
+as this instance last saw.
 
-One cheap statement (`max(id)` of releases and the latest revocation times) is polled every
-CONTENT_API_FRESHNESS_INTERVAL seconds, so a publish or a revocation on any instance is seen
-on every other within that; this process's own publishes and revocations are seen at once
-(service/generations.py). While the database does not answer, the last answer holds: cached
-answers of the release already known keep flowing (stale-if-error), and nothing newer can
-be mixed in.
+One cheap statement (`max(id)` of releases, the latest revocation times, the latest removal of
+a document) is polled every CONTENT_API_FRESHNESS_INTERVAL seconds, so a
+publish, a revocation or a removal on any instance is seen on every other within that; this
+process's own are seen at once (service/generations.py). While the database does not answer,
+the last answer holds: cached answers of the release already known keep flowing
+(stale-if-error), and nothing newer can be mixed in.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
@@ -25,13 +26,20 @@ from service import generations
 from service.access.keycache import KeyCache
 from service.access.models import ApiKey, Staff
 from service.content.models import Release
+from service.delivery.document_repository import REMOVAL_MARK
+
+if TYPE_CHECKING:
+    from service.delivery.documents import DocumentStore
 
 logger = logging.getLogger("service.delivery.freshness")
 
 
 class Freshness:
-    def __init__(self, keys: KeyCache, *, interval: float) -> None:
+    def __init__(
+        self, keys: KeyCache, *, interval: float, documents: DocumentStore | None = None
+    ) -> None:
         self.keys = keys
+        self.documents = documents
         self.interval = interval
         self.latest: int | None = None  # None until the database answered once
         self._checked = float("-inf")
@@ -81,11 +89,13 @@ class Freshness:
             self._generation = generation
             self._checked = time.monotonic()
             return
-        latest, *revocations = row
+        latest, *marks = row
         self.latest = int(latest or 0)
         self._generation = generation
         self._checked = time.monotonic()
-        self.keys.revocations_seen(tuple(_comparable(mark) for mark in revocations))
+        self.keys.revocations_seen(tuple(_comparable(mark) for mark in marks[:4]))
+        if self.documents is not None:
+            self.documents.removals_seen(marks[4])
 
     async def run(self, sessions: async_sessionmaker[AsyncSession], stop: asyncio.Event) -> None:
         """Poll until `stop` is set."""
@@ -106,6 +116,7 @@ _MARKS = select(
     select(func.count(ApiKey.revoked_at)).scalar_subquery(),
     select(func.max(Staff.revoked_at)).scalar_subquery(),
     select(func.count(Staff.revoked_at)).scalar_subquery(),
+    REMOVAL_MARK,
 )
 
 

@@ -73,6 +73,7 @@ class Delivery:
     documents, stored answers and the rate limits."""
 
     settings: Settings
+    documents: DocumentStore | None = None
     keys: KeyCache = field(default_factory=KeyCache)
     shapes: Shapes = field(default_factory=Shapes)
     questions: Questions = field(default_factory=Questions)
@@ -91,7 +92,9 @@ class Delivery:
 
     def __post_init__(self) -> None:
         settings = self.settings
-        self.freshness = Freshness(self.keys, interval=settings.freshness_interval)
+        self.freshness = Freshness(
+            self.keys, interval=settings.freshness_interval, documents=self.documents
+        )
         if settings.response_cache_bytes:
             self.local = LocalCache(settings.response_cache_bytes)
             if settings.redis_url:
@@ -243,11 +246,14 @@ class DeliveryGate:
     ) -> tuple[Plan | None, Principal | None]:
         latest = scope.get("state", {}).get("latest_release")
         authorization = headers.get(b"authorization")
+        documents = delivery.documents
         made_from = (
             scope.get("query_string", b""),
             authorization or b"",
             headers.get(b"accept", b""),
             str(latest).encode(),
+            # a trusted document removed: what was planned for it may no longer run
+            b"%d" % documents.current_epoch() if documents is not None else b"",
         )
         planned = delivery.plans.get(made_from)
         if planned is not None:

@@ -19,6 +19,8 @@ class AuditEvent(Base):
         Index("ix_audit_events_entry_key", "entry_key"),
         Index("ix_audit_events_actor", "actor"),
         Index("ix_audit_events_at", "at"),
+        # the latest of one action: the freshness poll's latest removal of a document
+        Index("ix_audit_events_action", "action", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
