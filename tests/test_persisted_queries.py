@@ -100,6 +100,15 @@ def stored(database_url: str) -> dict[str, str]:
     return {str(sha): str(source) for sha, source in rows}
 
 
+def audited(database_url: str, action: str, side: str) -> list[dict[str, Any]]:
+    """The `before` or `after` of each audit event of an action, oldest first."""
+    rows = query(
+        database_url, f"SELECT {side} FROM audit_events WHERE action = :a ORDER BY id", a=action
+    )
+    # SQLite hands JSON back as text
+    return [json.loads(value) if isinstance(value, str) else value for (value,) in rows]
+
+
 @dataclass(frozen=True)
 class Keys:
     staff: str
@@ -590,18 +599,26 @@ def test_in_production_only_an_admins_key_trusts_documents(
 # --- contentapi documents remove -----------------------------------------------------------------
 
 
+def trusted_and_kept(
+    client: TestClient, keys: Keys, published: Settings, folder: Path, name: str
+) -> tuple[str, dict[str, str]]:
+    """A document `documents add` trusted, then asked for by a partner until the fast lane
+    repeats it; its hash, and the environment of the CLI for this database."""
+    path = folder / f"{name}.graphql"
+    path.write_text(snippet_title(name))
+    env = {"CONTENT_API_DATABASE_URL": published.database_url, "CONTENT_API_ENV": "development"}
+    assert invoke(CliRunner(), "documents", "add", str(path), env=env).exit_code == 0
+    sha = sha256(snippet_title(name))
+    for _ in range(3):  # planned, kept, then repeated by the fast lane
+        answer = by_hash_get(client, sha, headers=bearer(keys.partner))
+        assert answer.json() == {"data": {"snippet": {"title": TITLE}}}
+    return sha, env
+
+
 def test_a_trusted_document_removed_is_refused_to_partners_from_the_next_request(
     trusted_client: TestClient, keys: Keys, published: Settings, tmp_path: Path
 ) -> None:
-    document = snippet_title("RemovedLater")
-    path = tmp_path / "RemovedLater.graphql"
-    path.write_text(document)
-    env = {"CONTENT_API_DATABASE_URL": published.database_url, "CONTENT_API_ENV": "development"}
-    assert invoke(CliRunner(), "documents", "add", str(path), env=env).exit_code == 0
-    sha = sha256(document)
-    for _ in range(3):  # planned, kept, then repeated by the fast lane
-        answer = by_hash_get(trusted_client, sha, headers=bearer(keys.partner))
-        assert answer.json() == {"data": {"snippet": {"title": TITLE}}}
+    sha, env = trusted_and_kept(trusted_client, keys, published, tmp_path, "RemovedLater")
 
     removed = invoke(CliRunner(), "documents", "remove", sha[:12], env=env)
     assert removed.exit_code == 0, removed.output
@@ -610,7 +627,9 @@ def test_a_trusted_document_removed_is_refused_to_partners_from_the_next_request
 
     refused = by_hash_get(trusted_client, sha, headers=bearer(keys.partner))
     assert code_of(refused) == "PERSISTED_QUERY_NOT_IN_LIST"
-    as_text = post(trusted_client, {"query": document}, headers=bearer(keys.partner))
+    as_text = post(
+        trusted_client, {"query": snippet_title("RemovedLater")}, headers=bearer(keys.partner)
+    )
     assert code_of(as_text) == "PERSISTED_QUERY_NOT_IN_LIST"
     assert sha not in stored(published.database_url)
     # the operations that ship with the service still run
@@ -628,15 +647,7 @@ def test_a_trusted_document_removed_is_refused_to_partners_from_the_next_request
 def test_a_trusted_document_removed_on_another_instance_is_refused_within_a_poll(
     trusted_client: TestClient, keys: Keys, published: Settings, tmp_path: Path
 ) -> None:
-    document = snippet_title("RemovedElsewhere")
-    path = tmp_path / "RemovedElsewhere.graphql"
-    path.write_text(document)
-    env = {"CONTENT_API_DATABASE_URL": published.database_url, "CONTENT_API_ENV": "development"}
-    assert invoke(CliRunner(), "documents", "add", str(path), env=env).exit_code == 0
-    sha = sha256(document)
-    for _ in range(3):
-        answer = by_hash_get(trusted_client, sha, headers=bearer(keys.partner))
-        assert answer.json() == {"data": {"snippet": {"title": TITLE}}}
+    sha, env = trusted_and_kept(trusted_client, keys, published, tmp_path, "RemovedElsewhere")
 
     # another instance's removal, in a process of its own: nothing in this one is told
     other = subprocess.run(
@@ -701,12 +712,7 @@ def test_documents_remove_needs_one_stored_document_per_name_or_removes_nothing(
     assert "Removed 2 documents." in removed.output
     after = stored(settings.database_url)
     assert set(before) - set(after) == {keep, "ab" * 30 + "0002"}
-    audit = query(
-        settings.database_url, "SELECT before FROM audit_events WHERE action = 'documents.remove'"
-    )
-    assert len(audit) == 1
-    (logged,) = audit[0]
-    logged = json.loads(logged) if isinstance(logged, str) else logged  # SQLite's JSON is text
+    (logged,) = audited(settings.database_url, "documents.remove", "before")
     assert {d["sha256"]: d["source"] for d in logged["documents"]} == {
         keep: "trusted",
         "ab" * 30 + "0002": "apq",
@@ -774,13 +780,7 @@ def test_documents_prune_removes_what_clients_registered_long_ago_and_keeps_trus
     assert pruned.exit_code == 0, pruned.output
     assert "Removed 1 document registered by clients before " in pruned.output
     assert stored(settings.database_url) == {sha256(recent): "apq", sha256(trusted): "trusted"}
-    audit = query(
-        settings.database_url,
-        "SELECT after FROM audit_events WHERE action = 'documents.prune'",
-    )
-    assert len(audit) == 1
-    (after,) = audit[0]
-    after = json.loads(after) if isinstance(after, str) else after  # SQLite's JSON is text
+    (after,) = audited(settings.database_url, "documents.prune", "after")
     assert after["removed"] == 1
 
     # a client sending the pruned hash is asked for the text, and registers it again
