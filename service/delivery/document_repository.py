@@ -167,13 +167,16 @@ class DocumentRepository:
         )
         return list(rows)
 
-    async def remove(self, hashes: Sequence[str]) -> None:
+    async def remove(
+        self, hashes: Sequence[str], *, registered_before: datetime | None = None
+    ) -> None:
+        """Remove these documents; with `registered_before`, each only while it is still one
+        a client registered before then (one trusted since stays)."""
         for start in range(0, len(hashes), INSERT_CHUNK):
-            await self.session.execute(
-                delete(PersistedDocument).where(
-                    PersistedDocument.sha256.in_(hashes[start : start + INSERT_CHUNK])
-                )
-            )
+            chunk = PersistedDocument.sha256.in_(hashes[start : start + INSERT_CHUNK])
+            if registered_before is not None:
+                chunk = chunk & _registered_before(registered_before)
+            await self.session.execute(delete(PersistedDocument).where(chunk))
 
     async def registered_before(self, cutoff: datetime) -> list[RegisteredDocument]:
         """The documents clients registered before `cutoff`, oldest first (trusted ones never)."""
@@ -191,17 +194,6 @@ class DocumentRepository:
             RegisteredDocument(row.sha256, tuple(row.names), row.added_at, row.added_by)
             for row in rows
         ]
-
-    async def remove_registered(self, hashes: Sequence[str], cutoff: datetime) -> None:
-        """Remove these documents, each only while it is still one a client registered before
-        `cutoff` (one trusted since stays)."""
-        for start in range(0, len(hashes), INSERT_CHUNK):
-            await self.session.execute(
-                delete(PersistedDocument).where(
-                    _registered_before(cutoff),
-                    PersistedDocument.sha256.in_(hashes[start : start + INSERT_CHUNK]),
-                )
-            )
 
 
 def _registered_before(cutoff: datetime) -> Any:

@@ -170,7 +170,7 @@ class _LeastRecentlyUsed:
             self.bytes -= found[1]
 
 
-_UNSEEN = object()  # no removal mark read yet
+_UNSEEN = object()  # no removal mark read yet: the database did not answer at start-up
 
 
 class DocumentStore:
@@ -238,11 +238,11 @@ class DocumentStore:
 
     def removals_seen(self, mark: int | None) -> None:
         """The database's mark of removals (the latest one's audit event), as polled: a new
-        one forgets the trusted documents held, which are read again when next asked for."""
+        one forgets the trusted documents held, which are read again when next asked for. So
+        does the first mark when start-up could not read one: what was read since may be gone."""
         if mark != self._removals:
-            if self._removals is not _UNSEEN:
-                self._forget_trusted()
             self._removals = mark
+            self._forget_trusted()
 
     def _forget_trusted(self) -> None:
         self._trusted = {sha: text for sha, text in self._trusted.items() if sha in self._shipped}
@@ -651,7 +651,7 @@ async def prune_registered(
     found = await repository.registered_before(before)
     if dry_run or not found:
         return found
-    await repository.remove_registered([document.sha256 for document in found], before)
+    await repository.remove([document.sha256 for document in found], registered_before=before)
     await audit.record(
         session,
         [
