@@ -2,11 +2,13 @@
 to a partner's page, every page checked with axe-core, the security policy and the keyboard.
 
 One browser for the module; each staff member has a browser context (cookies) of their own.
-The screenshots in docs/screenshots/ are written here.
+The screenshots in docs/screenshots/ are taken here, and written there when UPDATE_SCREENSHOTS=1:
+a plain test run leaves the work tree as it was.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -121,8 +123,10 @@ def alert(page: Page) -> Any:
 
 def screenshot(page: Page, name: str, *, full_page: bool = False) -> None:
     """For the README's section for content staff."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name), full_page=full_page)
+    image = page.screenshot(full_page=full_page)
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / name).write_bytes(image)
 
 
 def test_a_revision_goes_from_an_editors_draft_to_a_partners_page(
