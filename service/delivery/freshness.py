@@ -2,11 +2,11 @@
 as this instance last saw.
 
 One cheap statement (`max(id)` of releases, the latest revocation times, the latest removal of
-a document) is polled every CONTENT_API_FRESHNESS_INTERVAL seconds, so a
-publish, a revocation or a removal on any instance is seen on every other within that; this
-process's own are seen at once (service/generations.py). While the database does not answer,
-the last answer holds: cached answers of the release already known keep flowing
-(stale-if-error), and nothing newer can be mixed in.
+a document) is polled every CONTENT_API_FRESHNESS_INTERVAL seconds, so a publish, a revocation
+or a removal on any instance is seen on every other within that; this process's own are seen
+at once (service/generations.py). While the database does not answer, the last answer holds:
+cached answers of the release already known keep flowing (stale-if-error), and nothing newer
+can be mixed in.
 """
 
 from __future__ import annotations
@@ -89,13 +89,13 @@ class Freshness:
             self._generation = generation
             self._checked = time.monotonic()
             return
-        latest, *marks = row
+        latest, *revocations, removals = row
         self.latest = int(latest or 0)
         self._generation = generation
         self._checked = time.monotonic()
-        self.keys.revocations_seen(tuple(_comparable(mark) for mark in marks[:4]))
+        self.keys.revocations_seen(tuple(_comparable(mark) for mark in revocations))
         if self.documents is not None:
-            self.documents.removals_seen(marks[4])
+            self.documents.removals_seen(removals)
 
     async def run(self, sessions: async_sessionmaker[AsyncSession], stop: asyncio.Event) -> None:
         """Poll until `stop` is set."""
